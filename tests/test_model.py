@@ -1,5 +1,4 @@
 """UnLoc-B builds from its preset without any network access (random towers, pretrained=None)."""
-import os
 import socket
 
 import pytest

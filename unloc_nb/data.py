@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #76ecaed4
 from __future__ import annotations
-import csv, io, json, math, re, warnings
+import csv, dataclasses, io, json, math, os, re, shutil, sys, tempfile, warnings
 from collections import Counter
 from dataclasses import dataclass, field, asdict
 from fractions import Fraction
@@ -19,12 +19,13 @@ from torch.utils.data import Dataset
 __all__ = ['QUIRK_RULES', 'VIDEO_EXTENSIONS', 'READERS', 'SYNTHETIC_CLASSES', 'SAMPLE_SPECS', 'UnLocDataError',
            'UnLocDataWarning', 'Annotation', 'normalise_split', 'probe_video', 'find_video', 'read_charades_sta',
            'read_anet_captions', 'read_qvhighlights', 'read_activitynet', 'read_thumos14_json', 'read_thumos14_txt',
-           'read_coin', 'read_annotations', 'read_with_quirks', 'sample_indices', 'VideoClip', 'read_video',
-           'write_mp4', 'SyntheticEvent', 'SyntheticVideo', 'render_frames', 'make_synthetic_video',
-           'write_charades_sta', 'write_anet_captions', 'qvh_saliency', 'write_qvhighlights', 'write_activitynet',
-           'write_coin', 'sample_path', 'make_data_samples', 'load_sample_ground_truth', 'Item', 'Batch',
-           'saliency_target', 'frame_labels', 'MomentRetrievalDataset', 'ActionLocalizationDataset',
-           'ActionSegmentationDataset', 'HighlightDataset', 'collate']
+           'read_coin', 'read_annotations', 'read_with_quirks', 'sample_indices', 'VideoClip', 'decode_video',
+           'crop_clip', 'crop_frames', 'read_video', 'write_mp4', 'SyntheticEvent', 'SyntheticVideo', 'render_frames',
+           'make_synthetic_video', 'write_charades_sta', 'write_anet_captions', 'qvh_saliency', 'write_qvhighlights',
+           'write_activitynet', 'write_coin', 'sample_path', 'make_data_samples', 'load_sample_ground_truth',
+           'SyntheticWorld', 'make_benchmark', 'benchmark_path', 'Item', 'Batch', 'saliency_target', 'frame_labels',
+           'MomentRetrievalDataset', 'ActionLocalizationDataset', 'ActionSegmentationDataset', 'HighlightDataset',
+           'collate']
 
 # %% ../nbs/01_data.ipynb #5673e94a
 class UnLocDataError(ValueError):
@@ -516,30 +517,12 @@ class VideoClip:
         return (self.num_source_frames - 1) / (self.fps * (num_frames - 1))
 
 # %% ../nbs/01_data.ipynb #53f79b48
-def _resize_crop(frames: torch.Tensor, size: int, short_side: int, train: bool, generator: torch.Generator | None):
-    "(N, 3, H, W) uint8 -> (N, 3, size, size): short side to `short_side`, then a random (train) or centre crop."
-    if short_side < size: raise ValueError(f"short_side {short_side} is smaller than the crop size {size}")
-    import torchvision.transforms.v2.functional as TF  # imported here: torchvision takes seconds to import
-    frames = TF.resize(frames, [short_side], antialias=True)  # (N, 3, H', W'), min(H', W') = short_side
-    height, width = frames.shape[-2:]
-    if train:
-        top = int(torch.randint(0, height - size + 1, (1,), generator=generator))
-        left = int(torch.randint(0, width - size + 1, (1,), generator=generator))
-        flip = bool(torch.rand((), generator=generator) < 0.5)
-    else: top, left, flip = (height - size) // 2, (width - size) // 2, False
-    frames = frames[..., top:top + size, left:left + size]
-    return frames.flip(-1) if flip else frames
-
-
-def read_video(
+def decode_video(
     path: str | Path,
     num_frames: int,  # N
-    size: int = 224,  # S, the square crop
-    short_side: int | None = None,  # resize the short side to this first; default round(size * 256 / 224)
-    train: bool = False,  # random crop + horizontal flip instead of a centre crop
-    generator: torch.Generator | None = None,  # randomness of the train-time crop and flip
+    short_side: int,  # resize so that the short side has this many pixels
 ) -> VideoClip:
-    "Decode N linspace-sampled frames of a video, resized and cropped to S x S."
+    "Decode N linspace-sampled frames of a video, resized to `short_side` but not cropped: (N, 3, H', W') uint8."
     path = Path(path)
     probe_video(path)  # clear errors for missing files and non-videos before decord sees them
     try:
@@ -555,10 +538,47 @@ def read_video(
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         first = re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", first)  # drop decord's '[hh:mm:ss] file.cc:NN: ' prefix
         raise UnLocDataError(f"{path}: cannot decode video frames ({first})") from e
-    frames = torch.from_numpy(decoded)[inverse].permute(0, 3, 1, 2)  # (N, 3, H, W)
-    frames = _resize_crop(frames, size, short_side or round(size * 256 / 224), train, generator)
+    import torchvision.transforms.v2.functional as TF  # imported here: torchvision takes seconds to import
+    unique_frames = TF.resize(torch.from_numpy(decoded).permute(0, 3, 1, 2), [short_side], antialias=True)  # (U, 3, H', W')
     timestamps = indices.double() / fps  # (N,) seconds of the decoded source frames
-    return VideoClip(frames.contiguous(), timestamps.float(), num_source / fps, fps, num_source)
+    return VideoClip(unique_frames[inverse].contiguous(), timestamps.float(), num_source / fps, fps, num_source)
+
+# %% ../nbs/01_data.ipynb #c3a9e0d2
+def crop_clip(
+    clip: VideoClip,  # frames (N, 3, H', W') from `decode_video`
+    size: int,  # S, the square crop
+    train: bool = False,  # random crop + horizontal flip instead of a centre crop
+    generator: torch.Generator | None = None,  # randomness of the train-time crop and flip
+) -> VideoClip:
+    "The same clip with frames cropped to (N, 3, S, S)."
+    return dataclasses.replace(clip, frames=crop_frames(clip.frames, size, train, generator))
+
+
+def crop_frames(frames: torch.Tensor, size: int, train: bool = False, generator: torch.Generator | None = None):
+    "(..., H, W) -> (..., S, S): one random square and mirror for all frames (train), else the centre."
+    height, width = frames.shape[-2:]
+    if min(height, width) < size: raise ValueError(f"frames of {height}x{width} are smaller than the crop size {size}")
+    if train:
+        top = int(torch.randint(0, height - size + 1, (1,), generator=generator))
+        left = int(torch.randint(0, width - size + 1, (1,), generator=generator))
+        flip = bool(torch.rand((), generator=generator) < 0.5)
+    else: top, left, flip = (height - size) // 2, (width - size) // 2, False
+    frames = frames[..., top:top + size, left:left + size]
+    return (frames.flip(-1) if flip else frames).contiguous()
+
+
+def read_video(
+    path: str | Path,
+    num_frames: int,  # N
+    size: int = 224,  # S, the square crop
+    short_side: int | None = None,  # resize the short side to this first; default round(size * 256 / 224)
+    train: bool = False,  # random crop + horizontal flip instead of a centre crop
+    generator: torch.Generator | None = None,  # randomness of the train-time crop and flip
+) -> VideoClip:
+    "Decode N linspace-sampled frames of a video, resized and cropped to S x S."
+    short_side = short_side or round(size * 256 / 224)
+    if short_side < size: raise ValueError(f"short_side {short_side} is smaller than the crop size {size}")
+    return crop_clip(decode_video(path, num_frames, short_side), size, train, generator)
 
 # %% ../nbs/01_data.ipynb #2accb537
 def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float, crf: int = 23, faststart: bool = False) -> Path:
@@ -585,7 +605,8 @@ def _grey_ramp(num_frames: int, height: int, width: int):
 
 # %% ../nbs/01_data.ipynb #6f87768c
 SYNTHETIC_CLASSES = ("red circle", "green square", "blue triangle", "yellow circle", "blue square")
-_COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 90, 235), "yellow": (240, 210, 40)}
+_COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 90, 235), "yellow": (240, 210, 40),
+            "purple": (160, 60, 200)}
 _MOTIONS = {"moves to the left": (-1, 0), "moves to the right": (1, 0), "moves up": (0, -1), "moves down": (0, 1)}
 
 
@@ -598,9 +619,10 @@ class SyntheticEvent:
     motion: str  # one of the _MOTIONS phrases, e.g. 'moves to the left'
     x0: float; y0: float; x1: float; y1: float
     radius: float  # fraction of the short side
+    text: str | None = None  # the caption, when a template phrased it; None: 'a {label} {motion}'
 
     @property
-    def caption(self) -> str: return f"a {self.label} {self.motion}"
+    def caption(self) -> str: return self.text or f"a {self.label} {self.motion}"
 
 
 @dataclass
@@ -621,18 +643,21 @@ class SyntheticVideo:
     def num_frames(self) -> int: return round(self.duration * self.fps)
 
 # %% ../nbs/01_data.ipynb #3a1d38ad
-def _place_events(rng: np.random.Generator, duration: float, num_events: int, classes: Sequence[str]) -> list[SyntheticEvent]:
+def _place_events(rng: np.random.Generator, duration: float, num_events: int, classes: Sequence[str],
+                  motions: Mapping[str, tuple[int, int]] = _MOTIONS, max_length: float = 6.0,
+                  distinct: bool = False) -> list[SyntheticEvent]:
+    "Up to `num_events` events; `distinct`: no class twice in the video (else never twice at once)."
     events = []
     for _ in range(200 * num_events):
         if len(events) == num_events: break
-        length = round(float(rng.uniform(min(1.5, 0.3 * duration), min(6.0, 0.6 * duration))), 1)
+        length = round(float(rng.uniform(min(1.5, 0.3 * duration), min(max_length, 0.6 * duration))), 1)
         start = math.floor(float(rng.uniform(0, duration - length)) * 10) / 10  # floor: the event ends by `duration`
         end = round(start + length, 1)
         label = str(classes[rng.integers(len(classes))])
         overlapping = [e for e in events if e.start < end and start < e.end]
-        if len(overlapping) >= 2 or any(e.label == label for e in overlapping): continue
-        motion = str(list(_MOTIONS)[rng.integers(len(_MOTIONS))])
-        dx, dy = _MOTIONS[motion]
+        if len(overlapping) >= 2 or any(e.label == label for e in (events if distinct else overlapping)): continue
+        motion = str(list(motions)[rng.integers(len(motions))])
+        dx, dy = motions[motion]
         radius = float(rng.uniform(0.12, 0.18))
         travel = float(rng.uniform(0.3, 0.45))
         lo, hi = 0.1 + radius, 0.9 - radius  # keep the shape inside the frame
@@ -644,10 +669,12 @@ def _place_events(rng: np.random.Generator, duration: float, num_events: int, cl
 
 
 def _shape_mask(shape: str, cx: float, cy: float, r: float, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    "Boolean (H, W) mask of a circle / square / upward triangle of 'radius' r centred at (cx, cy) pixels."
+    "Boolean (H, W) mask of a circle / square / upward triangle / cross of 'radius' r centred at (cx, cy) pixels."
     if shape == "circle": return (xs - cx) ** 2 + (ys - cy) ** 2 <= r * r
     if shape == "square": return (np.abs(xs - cx) <= 0.85 * r) & (np.abs(ys - cy) <= 0.85 * r)
     if shape == "triangle": return (ys >= cy - r) & (ys <= cy + r) & (np.abs(xs - cx) <= (ys - (cy - r)) * 0.6)
+    if shape == "cross":
+        return ((np.abs(xs - cx) <= 0.3 * r) & (np.abs(ys - cy) <= r)) | ((np.abs(ys - cy) <= 0.3 * r) & (np.abs(xs - cx) <= r))
     raise ValueError(f"unknown shape {shape!r}")
 
 
@@ -683,6 +710,9 @@ def make_synthetic_video(
     video_id: str | None = None,
     classes: Sequence[str] = SYNTHETIC_CLASSES,
     crf: int = 23,
+    motions: Mapping[str, tuple[int, int]] = _MOTIONS,  # motion phrase -> direction (dx, dy)
+    max_event_seconds: float = 6.0,
+    distinct: bool = False,  # no class twice in one video
 ) -> SyntheticVideo:
     "Generate (and write, when `path` is given) a deterministic video of coloured shapes; returns its ground truth."
     rng = np.random.default_rng(seed)
@@ -693,7 +723,8 @@ def make_synthetic_video(
     num_events = num_events if num_events is not None else max(1, round(duration / 5))
     shade = int(rng.integers(20, 90))
     video = SyntheticVideo(video_id or (Path(path).stem if path else f"synthetic_{seed}"), duration, float(fps), width, height,
-                           split, seed, noise, (shade, shade, shade + 10), _place_events(rng, duration, num_events, classes))
+                           split, seed, noise, (shade, shade, shade + 10),
+                           _place_events(rng, duration, num_events, classes, motions, max_event_seconds, distinct))
     if path is not None: write_mp4(path, render_frames(video), fps, crf=crf)
     return video
 
@@ -819,6 +850,78 @@ def load_sample_ground_truth() -> list[SyntheticVideo]:
     return [SyntheticVideo(**{**v, "background": tuple(v["background"]), "events": [SyntheticEvent(**e) for e in v["events"]]})
             for v in json.loads(sample_path("ground_truth.json").read_text())]
 
+# %% ../nbs/01_data.ipynb #b3c4a002
+_DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+
+@dataclass(frozen=True)
+class SyntheticWorld:
+    "What a synthetic benchmark shows and says: classes are colour x shape, captions come from templates."
+    colours: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple")
+    shapes: tuple[str, ...] = ("circle", "square", "triangle", "cross")
+    train_templates: tuple[str, ...] = ("a {colour} {shape} moves {motion}", "the {colour} {shape} goes {motion}",
+                                        "{colour} {shape} moving {motion}")
+    test_templates: tuple[str, ...] = ("there is one {colour} {shape} which travels {motion}",
+                                       "we watch a {colour} {shape} drift {motion}")
+
+    @property
+    def classes(self) -> list[str]: return [f"{c} {s}" for c in self.colours for s in self.shapes]
+
+    def caption(self, event: SyntheticEvent, split: str, rng: np.random.Generator) -> str:
+        "A caption of `event` from a random template of the split ('train': training templates, else test ones)."
+        templates = self.train_templates if split == "train" else self.test_templates
+        colour, shape = event.label.split()
+        return templates[rng.integers(len(templates))].format(colour=colour, shape=shape, motion=event.motion)
+
+# %% ../nbs/01_data.ipynb #b3c4a005
+def make_benchmark(
+    root: str | Path,  # folder to write (created)
+    num_train: int = 240,
+    num_test: int = 60,
+    seed: int = 0,
+    world: SyntheticWorld = SyntheticWorld(),
+    fps: float = 10.0,
+    size: tuple[int, int] = (128, 96),  # (width, height)
+) -> list[SyntheticVideo]:
+    "Generate a synthetic localization benchmark under `root` in every annotation format; returns its ground truth."
+    root = Path(root); (root / "videos").mkdir(parents=True, exist_ok=True)
+    videos = []
+    for i in range(num_train + num_test):
+        rng = np.random.default_rng([seed, i])
+        split = "train" if i < num_train else "test"
+        video = make_synthetic_video(
+            root / "videos" / f"bench_{i:04d}.mp4", seed=int(rng.integers(2**31)), duration=int(rng.integers(15, 31)),
+            fps=fps, size=size, num_events=int(rng.integers(2, 5)), noise=float(rng.choice([0.0, 0.02])), split=split,
+            video_id=f"bench_{i:04d}", classes=world.classes, motions=_DIRECTIONS, max_event_seconds=8.0, distinct=True)
+        for event in video.events: event.text = world.caption(event, split, rng)
+        videos.append(video)
+    (root / "ground_truth.json").write_text(json.dumps([asdict(v) for v in videos]))
+    train, test = [v for v in videos if v.split == "train"], [v for v in videos if v.split != "train"]
+    write_charades_sta(train, root / "charades_sta_train.txt")
+    write_charades_sta(test, root / "charades_sta_test.txt")
+    write_anet_captions(train, root / "anet_captions_train.json")
+    write_anet_captions(test, root / "anet_captions_val_1.json")
+    write_qvhighlights(train, root / "qvhighlights_train.jsonl")
+    write_qvhighlights(test, root / "qvhighlights_val.jsonl", first_qid=100000)
+    write_activitynet(videos, root / "activitynet.json")
+    write_coin(videos, root / "coin.json")
+    return videos
+
+
+def benchmark_path(name: str = "", num_train: int = 240, num_test: int = 60, seed: int = 0) -> Path:
+    "Path of the default benchmark (or of `name` in it); generated into the user cache on first use."
+    base = os.environ.get("UNLOC_NB_BENCHMARK") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "unloc_nb"
+    root = Path(base) / f"benchmark-{num_train}-{num_test}-{seed}"
+    if not (root / "ground_truth.json").is_file():
+        print(f"generating the synthetic benchmark in {root} (once, about 20 s)", file=sys.stderr)
+        Path(base).mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".benchmark-", dir=base))  # generate aside, then move into place
+        try:
+            make_benchmark(tmp, num_train, num_test, seed)
+            if not (root / "ground_truth.json").is_file():  # another process may have finished first
+                shutil.rmtree(root, ignore_errors=True); os.replace(tmp, root)
+        finally: shutil.rmtree(tmp, ignore_errors=True)
+    return root / name
+
 # %% ../nbs/01_data.ipynb #3fcb2842
 @dataclass
 class Item:
@@ -880,9 +983,12 @@ class _VideoTaskDataset(Dataset):
     task = ""
 
     def __init__(self, annotations: Sequence[Annotation], video_dir: str | Path, num_frames: int = 128, size: int = 224,
-                 train: bool = False, strict: bool = False, check_videos: bool = True, short_side: int | None = None):
+                 train: bool = False, strict: bool = False, check_videos: bool = True, short_side: int | None = None,
+                 cache: bool = False):
         self.video_dir, self.num_frames, self.size, self.train = Path(video_dir), num_frames, size, train
-        self.strict, self.short_side, self._reported = strict, short_side, set()
+        self.strict, self.short_side, self._reported = strict, short_side or round(size * 256 / 224), set()
+        self.cache = {} if cache else None  # annotation index -> decoded, uncropped VideoClip
+        self.encoder, self.views, self._tokens = None, 1, {}  # see `encode_frames_with`
         self.annotations, self.paths = [], []
         for ann in annotations:
             path = find_video(self.video_dir, ann.video_id, ann.extra)
@@ -907,10 +1013,32 @@ class _VideoTaskDataset(Dataset):
         for k in range(len(self.entries)):
             j = (index + k) % len(self.entries)
             ann_index, key = self.entries[j]
-            try: clip = read_video(self.paths[ann_index], self.num_frames, self.size, self.short_side, self.train)
+            try: clip = self._clip(ann_index)
             except UnLocDataError as e: self._bad(e, str(self.paths[ann_index])); continue
             return self._item(self.annotations[ann_index], key, clip)
         raise UnLocDataError(f"{self.video_dir}: no readable video among the {len(self.entries)} items")
+
+    def _decoded(self, ann_index: int) -> VideoClip:
+        "The decoded, uncropped clip of an annotation's video; kept in memory when the dataset caches."
+        if self.cache is not None and ann_index in self.cache: return self.cache[ann_index]
+        clip = decode_video(self.paths[ann_index], self.num_frames, self.short_side)
+        if self.cache is not None: self.cache[ann_index] = clip
+        return clip
+
+    def _clip(self, ann_index: int) -> VideoClip:
+        "What an item shows: the cropped frames, or with an encoder the (cached) frame tokens of one of its views."
+        if self.encoder is None: return crop_clip(self._decoded(ann_index), self.size, self.train)
+        if ann_index not in self._tokens:
+            clip = decode_video(self.paths[ann_index], self.num_frames, self.short_side)
+            crops = [crop_clip(clip, self.size, train=k > 0) for k in range(self.views if self.train else 1)]
+            with torch.no_grad():
+                self._tokens[ann_index] = [dataclasses.replace(c, frames=self.encoder(c.frames)) for c in crops]
+        views = self._tokens[ann_index]
+        return views[int(torch.randint(len(views), ()))] if self.train and len(views) > 1 else views[0]  # [0]: centre
+
+    def encode_frames_with(self, encoder: Callable[[torch.Tensor], torch.Tensor] | None, views: int = 1):
+        "Serve frame tokens `encoder(frames)`, (N, 3, S, S) -> (N, W), computed once per view, instead of frames."
+        self.encoder, self.views, self._tokens = encoder, views, {}  # training: the centre + views-1 random crops
 
     def _base(self, ann: Annotation, clip: VideoClip, segments, labels, text=None, class_names=None, saliency=None) -> Item:
         return Item(clip.frames, clip.timestamps, clip.unit_seconds, ann.duration if ann.duration else clip.duration,
@@ -932,14 +1060,14 @@ class ActionLocalizationDataset(_VideoTaskDataset):
     "Temporal action localization: one item per video with every instance; `class_names` lists the C classes."
     task = "tal"
     def __init__(self, annotations, video_dir, num_frames=128, size=224, train=False, strict=False, check_videos=True,
-                 short_side=None, class_names: Sequence[str] | None = None):
+                 short_side=None, cache=False, class_names: Sequence[str] | None = None):
         self.class_names = list(class_names) if class_names is not None else sorted({t for a in annotations for *_, t in a.segments})
         self._index = {name: c for c, name in enumerate(self.class_names)}
         unknown = Counter(t for a in annotations for *_, t in a.segments if t not in self._index)
         if unknown:
             warnings.warn(UnLocDataWarning(f"ignoring {sum(unknown.values())} segments of labels not in class_names: {sorted(unknown)[:5]}",
                                            "", "unknown_label", sum(unknown.values())), stacklevel=2)
-        super().__init__(annotations, video_dir, num_frames, size, train, strict, check_videos, short_side)
+        super().__init__(annotations, video_dir, num_frames, size, train, strict, check_videos, short_side, cache)
     def _item(self, ann, key, clip):
         kept = [(s, e, self._index[t]) for s, e, t in ann.segments if t in self._index]
         return self._base(ann, clip, [(s, e) for s, e, _ in kept], [c for *_, c in kept], class_names=self.class_names)

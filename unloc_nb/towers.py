@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_towers.ipynb #ed780856
 from __future__ import annotations
-import hashlib, json, logging, os, uuid
+import hashlib, importlib.resources, json, logging, os, uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,15 +18,22 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 # %% auto #0
-__all__ = ['TINY_CLIP_CFG', 'CLIP_ARCHS', 'resolve_arch', 'create_clip', 'pretrained_available', 'resize_cls_tokens',
-           'FreezableTower', 'VideoTower', 'TextTower', 'FrameFeatureCache']
+__all__ = ['TINY_CLIP_CFG', 'TINY_PRETRAINED', 'CLIP_ARCHS', 'package_weights', 'resolve_arch', 'create_clip',
+           'pretrained_available', 'resize_cls_tokens', 'FreezableTower', 'VideoTower', 'TextTower',
+           'FrameFeatureCache']
 
 # %% ../nbs/02_towers.ipynb #ecc18afa
 TINY_CLIP_CFG = dict(  # the 'tiny' architecture: CLIP's structure at toy size, random weights
     embed_dim=64,
-    vision_cfg=dict(image_size=64, patch_size=16, width=64, layers=2, head_width=32),  # 2 heads, 4x4 patches + CLS
+    vision_cfg=dict(image_size=64, patch_size=8, width=64, layers=2, head_width=32),  # 2 heads, 8x8 patches + CLS
     text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2, layers=2),
 )
+
+TINY_PRETRAINED = {"synthetic": "tiny_synthetic.safetensors"}  # 'tiny' weight tags -> files in unloc_nb/weights/
+
+def package_weights(name: str) -> str:
+    "Path of a weights file shipped inside the package (`unloc_nb/weights/`, made by `12_pretrain` and `11_train`)."
+    return str(importlib.resources.files("unloc_nb") / "weights" / name)
 
 CLIP_ARCHS = {  # UnLoc's names (and the OpenAI spellings) -> open_clip architecture names
     "tiny": "tiny",
@@ -67,8 +74,11 @@ def create_clip(
                                             mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD,
                                             interpolation="bicubic", resize_mode="shortest", fill_color=0))
         if pretrained is not None:
-            if not _is_path(pretrained): raise ValueError(f"The 'tiny' CLIP has no pretrained tags; got {pretrained!r}.")
-            open_clip.load_checkpoint(clip, pretrained, strict=True)
+            if not _is_path(pretrained) and pretrained not in TINY_PRETRAINED:
+                raise ValueError(f"The 'tiny' CLIP has the pretrained tags {sorted(TINY_PRETRAINED)} or a file; "
+                                 f"got {pretrained!r}.")
+            path = package_weights(TINY_PRETRAINED[pretrained]) if pretrained in TINY_PRETRAINED else pretrained
+            open_clip.load_checkpoint(clip, path, strict=True)
     else:
         # OpenAI's weights were trained with QuickGELU; open_clip's plain names use nn.GELU, so ask for it explicitly.
         tag_cfg = open_clip.get_pretrained_cfg(name, pretrained) if pretrained and not _is_path(pretrained) else {}
@@ -80,6 +90,8 @@ def create_clip(
 def pretrained_available(arch: str, pretrained: str) -> bool:
     "True when `create_clip(arch, pretrained)` needs no download: a local file, or a tag already in the HF cache."
     if _is_path(pretrained): return os.path.isfile(pretrained)
+    if resolve_arch(arch) == "tiny":
+        return pretrained in TINY_PRETRAINED and os.path.isfile(package_weights(TINY_PRETRAINED[pretrained]))
     cfg = open_clip.get_pretrained_cfg(resolve_arch(arch), pretrained)
     if "file" in cfg: return os.path.isfile(cfg["file"])
     if not cfg.get("hf_hub"): return False
@@ -179,8 +191,8 @@ class VideoTower(FreezableTower):
         return self.projection(tokens.to(self.projection.weight.dtype))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        "(B, N, 3, S, S) frames -> (B, N, out_dim) frame tokens."
-        return self.project(self.encode_frames(frames))
+        "(B, N, 3, S, S) frames, or (B, N, width) tokens from `encode_frames`, -> (B, N, out_dim) frame tokens."
+        return self.project(frames if frames.ndim == 3 else self.encode_frames(frames))
 
     @property
     def cache_id(self) -> str:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_train.ipynb #fb3eae75
 from __future__ import annotations
-import argparse, copy, dataclasses, json, math, os, random, sys, tempfile
+import argparse, copy, dataclasses, hashlib, json, math, os, random, sys, tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -15,67 +15,87 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file, safe_open
 
-from .data import (UnLocDataError, read_annotations, sample_path, collate, frame_labels, Batch,
+from .data import (UnLocDataError, read_annotations, sample_path, benchmark_path, collate, frame_labels, Batch,
                             MomentRetrievalDataset, ActionLocalizationDataset, ActionSegmentationDataset, HighlightDataset)
 from .model import UnLoc, UnLocConfig
+from .towers import TINY_PRETRAINED, _is_path, package_weights
 from .targets import batch_targets
 from .losses import unloc_loss
 from .postprocess import postprocess_batch
 from .metrics import mr_recall, tal_map, qvh_eval, segmentation_metrics
+from .timeline import plot_timeline
 
 # %% auto #0
-__all__ = ['TASK_DATA', 'TASK_MODEL', 'TrainConfig', 'make_dataset', 'OneCaptionPerVideo', 'make_optimizer', 'lr_factor',
-           'train_step', 'predict', 'evaluate', 'save_checkpoint', 'load_checkpoint', 'train', 'parse_train_args',
-           'unloc_train']
+__all__ = ['TASK_DATA', 'TASK_MODEL', 'RECIPES', 'CACHE_LIMIT_BYTES', 'SHIPPED_CHECKPOINTS', 'TrainConfig', 'make_dataset',
+           'OneCaptionPerVideo', 'make_optimizer', 'lr_factor', 'train_step', 'predict', 'evaluate', 'save_checkpoint',
+           'load_checkpoint', 'predicted_rows', 'save_timeline', 'train', 'parse_train_args', 'unloc_train']
 
 # %% ../nbs/11_train.ipynb #99f64188
-TASK_DATA = {  # task -> (annotation format, training file, evaluation file, dataset class) in data_samples/
+TASK_DATA = {  # task -> (annotation format, training file, evaluation file, dataset class), same names in both data sets
     "mr": ("charades_sta", "charades_sta_train.txt", "charades_sta_test.txt", MomentRetrievalDataset),
     "tal": ("activitynet", "activitynet.json", "activitynet.json", ActionLocalizationDataset),
     "as": ("coin", "coin.json", "coin.json", ActionSegmentationDataset),
     "hl": ("qvhighlights", "qvhighlights_train.jsonl", "qvhighlights_val.jsonl", HighlightDataset),
 }
-TASK_MODEL = {  # the paper's per-task model settings (spec §1, §3, §4)
+TASK_MODEL = {  # the paper's per-task model settings
     "mr": dict(pyramid="fpn", freeze_video=False, freeze_text=True),  # Charades-STA: FPN, image tower trained, text frozen
     "tal": dict(freeze_video=False, freeze_text=True, relevancy_bias=-5.0),
     "as": dict(pyramid="transformer", num_levels=1),
     "hl": dict(),
 }
+_TINY_CPU = dict(pretrained="synthetic", num_frames=32, freeze_video=True, freeze_text=True)
+RECIPES = {  # recipe -> task -> TrainConfig fields (a `model` entry holds UnLocConfig overrides)
+    "paper": {task: dict(epochs=40, batch_size=64, lr=0.01, warmup_steps=20, views=1) for task in TASK_DATA},
+    # the tiny model on 2 CPU cores, chosen by measurement (see 'Choosing the CPU recipe')
+    "cpu": {task: dict(epochs=60, batch_size=4, lr=0.01, warmup_steps=20, views=4, model=_TINY_CPU) for task in TASK_DATA},
+}
 
 @dataclass
 class TrainConfig:
-    "Everything one training run needs; the defaults are the CPU main job on data_samples/."
+    "Everything one training run needs; the defaults are the main job (tiny model, moment retrieval, CPU)."
     task: str = "mr"  # 'mr' | 'tal' | 'as' | 'hl'
     preset: str = "tiny"  # UnLocConfig preset: 'tiny' | 'base' | 'large'
+    recipe: str = "auto"  # 'cpu' | 'paper' | 'auto' (cpu for tiny, paper otherwise); fields left None come from it
+    data: str = "benchmark"  # default files: 'benchmark' (synthetic, 240 + 60 videos) | 'samples' (data_samples/)
     model: dict = field(default_factory=dict)  # UnLocConfig overrides, e.g. {"pretrained": "openai"}
-    annotations: str | None = None  # training annotation file (default: the task's file in data_samples/)
-    eval_annotations: str | None = None  # evaluation file (default: the task's file in data_samples/)
+    annotations: str | None = None  # training annotation file (default: the task's file of `data`)
+    eval_annotations: str | None = None  # evaluation file (default: the task's file of `data`)
     fmt: str | None = None  # annotation format (default: the task's)
     reader_kwargs: dict = field(default_factory=dict)  # extra reader arguments, e.g. {"csv_path": "Charades_v1_test.csv"}
     train_split: str | None = "train"  # keep annotations of this split (None = all)
     eval_split: str | None = "val"  # ... and this one for evaluation ('test' counts as 'val' when there is no 'val')
-    video_dir: str | None = None  # default: data_samples/videos
-    epochs: int = 40
-    batch_size: int = 4
+    video_dir: str | None = None  # default: the videos of `data`
+    class_names: list | None = None  # tal / as: train and evaluate these classes only (None: every training label)
+    epochs: int | None = None
+    batch_size: int | None = None
     optimizer: str = "sgd"  # 'sgd' (the paper's) | 'adamw'
-    lr: float = 0.01  # towers; fusion and heads get lr * head_lr_mult
+    lr: float | None = None  # towers; fusion and heads get lr * head_lr_mult
     head_lr_mult: float = 10.0
     momentum: float = 0.9
     weight_decay: float = 0.0
     clip_grad_norm: float = 1.0
-    warmup_steps: int = 20
+    warmup_steps: int | None = None
     schedule: str = "cosine"  # after warm-up: 'cosine' decay to 0 or 'constant'
     seed: int = 0
     device: str = "auto"  # 'auto' = cuda when available
     num_workers: int = 0
-    out_dir: str = "runs/unloc"  # checkpoint.safetensors and metrics.json go here
+    cache: bool = True  # keep decoded frames (or a frozen image tower's features) in memory after the first epoch
+    views: int | None = None  # with a frozen image tower and `cache`: crops per training video whose features are kept
+    out_dir: str = "runs/unloc"  # checkpoint.safetensors, metrics.json and timeline.png go here
     eval_every: int = 0  # evaluate every k epochs as well as at the end (0 = only at the end)
 
     def __post_init__(self):
         if self.task not in TASK_DATA: raise ValueError(f"TrainConfig.task must be one of {sorted(TASK_DATA)}, got {self.task!r}")
+        if self.data not in ("benchmark", "samples"): raise ValueError(f"TrainConfig.data must be 'benchmark' or 'samples', got {self.data!r}")
+        if self.recipe == "auto": self.recipe = "cpu" if self.preset == "tiny" else "paper"
+        if self.recipe not in RECIPES: raise ValueError(f"TrainConfig.recipe must be one of {sorted(RECIPES)} or 'auto', got {self.recipe!r}")
+        recipe = RECIPES[self.recipe][self.task]
+        for name, value in recipe.items():
+            if name != "model" and getattr(self, name) is None: setattr(self, name, value)
+        self.model = {**recipe.get("model", {}), **self.model}
 
     def model_config(self) -> UnLocConfig:
-        "The UnLocConfig of this run: preset, then the task's paper settings, then `model` overrides."
+        "The UnLocConfig of this run: preset, then the task's paper settings, then the recipe's and `model` overrides."
         return UnLocConfig.preset(self.preset, **{**TASK_MODEL[self.task], **self.model})
 
 # %% ../nbs/11_train.ipynb #71f0968d
@@ -89,18 +109,26 @@ def _pick_split(anns: list, split: str | None, path) -> list:
     if not kept: raise UnLocDataError(f"{path}: no annotation of split {split!r} (splits present: {sorted(map(str, splits))})")
     return kept
 
+CACHE_LIMIT_BYTES = 4 * 2**30  # decoded frames are kept in memory only below this estimate
+
 def make_dataset(cfg: TrainConfig, train: bool, class_names: Sequence[str] | None = None):
     "The training (train=True, random crop + flip) or evaluation Dataset of a TrainConfig."
     fmt, train_file, eval_file, dataset_cls = TASK_DATA[cfg.task]
     fmt = cfg.fmt or fmt
-    if train: path = cfg.annotations or sample_path(train_file)
-    else: path = cfg.eval_annotations or cfg.annotations or sample_path(eval_file)
-    video_dir = cfg.video_dir or sample_path("videos")
+    default = benchmark_path if cfg.data == "benchmark" else sample_path
+    if train: path = cfg.annotations or default(train_file)
+    else: path = cfg.eval_annotations or cfg.annotations or default(eval_file)
+    video_dir = cfg.video_dir or default("videos")
     kw = {"video_dir": video_dir} if fmt == "charades_sta" else {}  # Charades-STA: durations from the videos
-    anns = _pick_split(read_annotations(path, fmt, **{**kw, **cfg.reader_kwargs}), cfg.train_split if train else cfg.eval_split, path)
+    split = cfg.train_split if train else cfg.eval_split
+    anns = _pick_split(read_annotations(path, fmt, **{**kw, **cfg.reader_kwargs}), split, path)
     mcfg = cfg.model_config()
+    short_side = round(mcfg.image_size * 256 / 224)
+    frame_bytes = 3 * short_side * round(short_side * 16 / 9)  # a 16:9 frame after resizing, the widest usual case
+    cache = cfg.cache and len(anns) * mcfg.num_frames * frame_bytes <= CACHE_LIMIT_BYTES
     extra = {"class_names": class_names} if cfg.task in ("tal", "as") else {}
-    return dataset_cls(anns, video_dir, num_frames=mcfg.num_frames, size=mcfg.image_size, train=train, **extra)
+    return dataset_cls(anns, video_dir, num_frames=mcfg.num_frames, size=mcfg.image_size, train=train, cache=cache,
+                       **extra)
 
 # %% ../nbs/11_train.ipynb #fc3814e5
 class OneCaptionPerVideo(Sampler):
@@ -144,7 +172,7 @@ def train_step(model: UnLoc, batch: Batch, optimizer: torch.optim.Optimizer, cli
     terms["loss"].backward()
     if clip_grad_norm: torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     optimizer.step()
-    return {k: float(v) for k, v in terms.items()}
+    return {k: float(v.detach()) for k, v in terms.items()}
 
 # %% ../nbs/11_train.ipynb #194e46e5
 @torch.no_grad()
@@ -218,11 +246,30 @@ def evaluate(model: UnLoc, dataset, batch_size: int = 8) -> dict:
     return qvh_eval(sub, gt)
 
 # %% ../nbs/11_train.ipynb #93665240
-def save_checkpoint(path: str | Path, model: UnLoc, meta: dict | None = None) -> Path:
-    "Write the weights and config of `model` (and `meta`) to `path` atomically."
+def _frozen_from_pretrained(model: UnLoc) -> list[str]:
+    "State-dict keys of frozen tower weights that `config.pretrained` restores without a download."
+    pretrained = model.config.pretrained
+    if pretrained is None or not (_is_path(pretrained) or pretrained in TINY_PRETRAINED): return []
+    return [f"{name}.{key}" for name in ("video_tower", "text_tower") if getattr(model, name).frozen
+            for key in getattr(model, name).state_dict() if not key.startswith("projection.")]
+
+
+def _digest(state: dict, keys: Sequence[str]) -> str:
+    "A short hash of the float32 values of `keys`."
+    h = hashlib.sha1()
+    for key in sorted(keys): h.update(state[key].detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_checkpoint(path: str | Path, model: UnLoc, meta: dict | None = None, half: bool = False) -> Path:
+    "Write the weights (frozen pretrained towers by digest) and config of `model` (and `meta`) to `path` atomically."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"unloc_config": json.dumps(dataclasses.asdict(model.config)), "meta": json.dumps(meta or {})}
+    full = model.state_dict()
+    frozen = _frozen_from_pretrained(model)
+    state = {k: v.detach().cpu().to(torch.float16 if half and v.is_floating_point() else v.dtype).contiguous()
+             for k, v in full.items() if k not in set(frozen)}
+    metadata = {"unloc_config": json.dumps(dataclasses.asdict(model.config)), "meta": json.dumps(meta or {}),
+                "from_pretrained": json.dumps({"keys": frozen, "digest": _digest(full, frozen)})}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp"); os.close(fd)
     try:
         save_file(state, tmp, metadata=metadata)
@@ -231,9 +278,11 @@ def save_checkpoint(path: str | Path, model: UnLoc, meta: dict | None = None) ->
         if os.path.exists(tmp): os.remove(tmp)
     return path
 
+SHIPPED_CHECKPOINTS = {f"tiny-{task}": f"tiny_{task}.safetensors" for task in ("mr", "tal")}  # in unloc_nb/weights/
+
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[UnLoc, dict]:
-    "Rebuild the UnLoc of a checkpoint written by `save_checkpoint` (no download): (model, meta)."
-    path = Path(path)
+    "Rebuild the UnLoc of a checkpoint file written by `save_checkpoint`, or of a shipped one ('tiny-mr'): (model, meta)."
+    path = Path(package_weights(SHIPPED_CHECKPOINTS[path]) if path in SHIPPED_CHECKPOINTS else path)
     try:
         with safe_open(str(path), "pt") as f: metadata = f.metadata() or {}
         state = load_file(str(path), device=device)
@@ -241,10 +290,62 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[UnLoc, dict]
     if "unloc_config" not in metadata: raise UnLocDataError(f"{path}: safetensors file without an unloc_nb config")
     config = json.loads(metadata["unloc_config"])
     config["regression_ranges"] = tuple(tuple(r) for r in config["regression_ranges"])
-    model = UnLoc(UnLocConfig(**{**config, "pretrained": None})).to(device)  # weights come from the file
-    model.load_state_dict(state)
+    frozen = json.loads(metadata.get("from_pretrained", "{}")).get("keys", [])
+    # weights come from the file, the frozen towers (if left out) from `pretrained`
+    model = UnLoc(UnLocConfig(**{**config, "pretrained": config["pretrained"] if frozen else None})).to(device)
+    if frozen:
+        digest = _digest(model.state_dict(), frozen)
+        if digest != json.loads(metadata["from_pretrained"])["digest"]:
+            raise UnLocDataError(f"{path}: its frozen towers come from pretrained={config['pretrained']!r}, whose weights "
+                                 "have changed since the checkpoint was written")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) != set(frozen):
+        raise UnLocDataError(f"{path}: weights do not fit its config (missing {sorted(set(missing) - set(frozen))[:3]}, "
+                             f"unexpected {unexpected[:3]})")
     model.config.pretrained = config["pretrained"]
     return model, json.loads(metadata.get("meta", "{}"))
+
+# %% ../nbs/11_train.ipynb #d7e1a002
+def _runs(labels: torch.Tensor, unit_seconds: float) -> list[tuple[int, float, float]]:
+    "(label, start_s, end_s) of each run of equal frame labels (background -1 left out)."
+    runs, start = [], 0
+    for i in range(1, len(labels) + 1):
+        if i == len(labels) or labels[i] != labels[start]:
+            if labels[start] >= 0: runs.append((int(labels[start]), start * unit_seconds, i * unit_seconds))
+            start = i
+    return runs
+
+
+def predicted_rows(model: UnLoc, dataset, video: int = 0, min_score: float = 0.3) -> tuple[dict, dict, float, str]:
+    "(predictions, ground truth, duration, video id) of evaluation video `video`, one row per text."
+    items = [i for i, (ann_index, _) in enumerate(dataset.entries) if ann_index == video]
+    ann = dataset.annotations[video]
+    rows, gt = {}, {}
+    for p, batch, b in predict(model, torch.utils.data.Subset(dataset, items)):
+        names = batch.texts if batch.task in ("tal", "as") else [batch.texts[b]]
+        for (start, end), label in zip(batch.segments[b].tolist(), batch.labels[b].tolist()):
+            gt.setdefault(names[label] if batch.task in ("tal", "as") else names[0], []).append((start, end))
+        if batch.task == "as":
+            for label, start, end in _runs(p["frame_labels"], float(batch.unit_seconds[b])):
+                rows.setdefault(names[label], []).append((start, end, 1.0))
+        elif batch.task == "tal":
+            for (start, end), label, score in zip(p["segments"].tolist(), p["labels"].tolist(), p["scores"].tolist()):
+                if score >= min_score: rows.setdefault(names[label], []).append((start, end, score))
+        elif len(p["scores"]):
+            rows[names[0]] = [(*p["segments"][0].tolist(), float(p["scores"][0]))]  # the top segment
+    return rows, gt, float(ann.duration or batch.duration[b]), ann.video_id
+
+
+def save_timeline(model: UnLoc, dataset, path: str | Path, video: int = 0) -> Path:
+    "A PNG of the model's segments against the ground truth on one evaluation video."
+    from matplotlib.figure import Figure  # no pyplot: works without a display and leaves a notebook's backend alone
+    rows, gt, duration, video_id = predicted_rows(model, dataset, video)
+    fig = Figure(figsize=(9, 0.8 + 0.45 * max(len({*rows, *gt}), 1)))
+    plot_timeline(rows, duration, gt=gt, ax=fig.subplots(),
+                  title=f"{video_id}: prediction (filled, alpha = score) vs ground truth (hatched)")
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path
 
 # %% ../nbs/11_train.ipynb #3c4a036d
 def _device(name: str) -> torch.device:
@@ -254,13 +355,16 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     "Train UnLoc as `cfg` says, evaluate it and checkpoint it; returns {'losses', 'metrics', 'train_metrics', 'checkpoint', ...}."
     torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
     device = _device(cfg.device)
-    train_set = make_dataset(cfg, train=True)
+    train_set = make_dataset(cfg, train=True, class_names=cfg.class_names)
     eval_set = make_dataset(cfg, train=False, class_names=getattr(train_set, "class_names", None))
     generator = torch.Generator().manual_seed(cfg.seed)
     sampler = OneCaptionPerVideo(train_set, generator) if cfg.task in ("mr", "hl") else None
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         generator=generator, collate_fn=collate, num_workers=cfg.num_workers)
     model = UnLoc(cfg.model_config()).to(device)
+    if model.video_tower.frozen and cfg.cache:  # a frozen image tower: encode each video once, train on its tokens
+        encode = lambda frames: model.video_tower.encode_frames(frames[None].to(device))[0].cpu()  # (N, W)
+        for dataset in (train_set, eval_set): dataset.encode_frames_with(encode, cfg.views)
     optimizer = make_optimizer(model, cfg)
     total = cfg.epochs * len(loader)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, cfg.warmup_steps, cfg.schedule))
@@ -282,7 +386,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                "eval_items": len(eval_set), "first_loss": epoch_losses[0], "last_loss": epoch_losses[-1],
                "losses": epoch_losses, "history": history, "metrics": metrics,
                "train_metrics": evaluate(model, fit_set),  # the same metrics on the (unaugmented) training set
-               "checkpoint": str(out_dir / "checkpoint.safetensors")}
+               "checkpoint": str(out_dir / "checkpoint.safetensors"),
+               "timeline": str(save_timeline(model, eval_set, out_dir / "timeline.png"))}
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -299,16 +404,22 @@ def _pairs(items: Sequence[str] | None, flag: str) -> dict:
         out[key] = _value(value)
     return out
 
+_RECIPE_FIELDS = {name for recipe in RECIPES.values() for fields_ in recipe.values() for name in fields_}
+
 def parse_train_args(argv: Sequence[str] | None = None) -> TrainConfig:
     "A TrainConfig from command-line flags (one per field)."
     parser = argparse.ArgumentParser(prog="unloc-train", description="Train and evaluate UnLoc (default: tiny model, "
-                                     "moment retrieval on data_samples/, CPU).")
+                                     "moment retrieval on the synthetic benchmark, CPU).")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "model": parser.add_argument("--model", action="append", metavar="KEY=VALUE", help="UnLocConfig override")
         elif f.name == "reader_kwargs": parser.add_argument("--reader", action="append", metavar="KEY=VALUE", help="reader argument")
-        else: parser.add_argument(flag, type=_value if f.name.endswith("split") else type(f.default) if f.default is not None else str,
-                                  default=f.default, help=f"(default: {f.default})")
+        else:
+            kind = next((t for t in (bool, int, float) if f.type.startswith(t.__name__)), str)  # 'int | None' -> int
+            if f.name.endswith("split") or kind is bool: kind = _value  # null / true / false
+            if f.type.startswith("list"): kind = lambda text: [x.strip() for x in text.split(",") if x.strip()]
+            default = "from the recipe" if f.default is None and f.name in _RECIPE_FIELDS else f.default
+            parser.add_argument(flag, type=kind, default=f.default, help=f"(default: {default})")
     args = vars(parser.parse_args(argv))
     model, reader = _pairs(args.pop("model"), "--model"), _pairs(args.pop("reader"), "--reader")
     return TrainConfig(**args, model=model, reader_kwargs=reader)

@@ -20,7 +20,7 @@ from .towers import TextTower, create_clip
 
 # %% auto #0
 __all__ = ['FrameTexts', 'frame_texts', 'contrastive_loss', 'image_embeddings', 'text_embeddings', 'retrieval_accuracy',
-           'PretrainConfig', 'pretrain', 'parse_pretrain_args', 'unloc_pretrain']
+           'drop_words', 'word_subsets', 'PretrainConfig', 'pretrain', 'parse_pretrain_args', 'unloc_pretrain']
 
 # %% ../nbs/12_pretrain.ipynb #a1000008
 @dataclass
@@ -100,6 +100,26 @@ def retrieval_accuracy(clip: torch.nn.Module, pairs: FrameTexts, image_size: int
     best = (image @ text.T).argmax(1).tolist()  # (M,)
     return float(np.mean([vocabulary[k] in pairs.texts[i] for i, k in zip(keep, best)]))
 
+# %% ../nbs/12_pretrain.ipynb #c1000002
+def drop_words(text: str, p: float, generator: torch.Generator | None = None) -> str:
+    "`text` with each word dropped with probability `p`; at least one word is kept, in order."
+    words = text.split()
+    if p <= 0 or len(words) < 2: return text
+    keep = torch.rand(len(words), generator=generator) >= p
+    if not keep.any(): keep[torch.randint(len(words), (1,), generator=generator)] = True
+    return " ".join(word for word, kept in zip(words, keep.tolist()) if kept)
+
+
+def word_subsets(texts: Sequence[str], vocabulary: Sequence[str]) -> torch.Tensor:
+    "(K, V) 1 where every word of texts[k] is a word of vocabulary[v]."
+    index = {w: i for i, w in enumerate(sorted({w for t in [*texts, *vocabulary] for w in t.split()}))}
+    def bag(items: Sequence[str]) -> torch.Tensor:  # (n, W) bool: the words of each text
+        rows = torch.zeros(len(items), len(index), dtype=torch.bool)
+        for r, text in enumerate(items): rows[r, [index[w] for w in text.split()]] = True
+        return rows
+    missing = bag(texts)[:, None] & ~bag(vocabulary)[None]  # (K, V, W): words of text k that text v lacks
+    return (~missing.any(-1)).float()  # (K, V)
+
 # %% ../nbs/12_pretrain.ipynb #a1000018
 @dataclass
 class PretrainConfig:
@@ -118,6 +138,8 @@ class PretrainConfig:
     weight_decay: float = 0.1
     warmup_steps: int = 50
     background: str | None = "background"
+    word_dropout: float = 0.3  # probability of dropping each word of a text, per step
+    train_text: bool = True  # False: the text transformer keeps its initial weights (its projection still trains)
     exclude: list[str] = field(default_factory=list)  # texts kept unseen (zero-shot)
     half: bool = False  # store the weights as float16 (half the file)
     seed: int = 0
@@ -178,7 +200,10 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     index = {t: k for k, t in enumerate(vocabulary)}
     labels = torch.zeros(len(pairs.frames), len(vocabulary))  # (M, V) 1 where text v describes frame m
     for m, texts in enumerate(pairs.texts): labels[m, [index[t] for t in texts]] = 1
-    optimizer = torch.optim.AdamW(clip.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    text_weights = {id(p) for m in (clip.token_embedding, clip.transformer, clip.ln_final) for p in m.parameters()}
+    text_weights.add(id(clip.positional_embedding))
+    trained = [p for p in clip.parameters() if cfg.train_text or id(p) not in text_weights]
+    optimizer = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(pairs.frames) // cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     warmup = min(cfg.warmup_steps, total // 2)
@@ -191,9 +216,11 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
         for step in range(steps_per_epoch):
             batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]  # (B,)
             images = torch.stack([crop_frames(pairs.frames[m], size, True, generator) for m in batch.tolist()])
-            used = labels[batch].any(0).nonzero()[:, 0]  # the batch's distinct texts
-            loss = contrastive_loss(image_embeddings(clip, images), text_embeddings(clip, [vocabulary[k] for k in used]),
-                                    labels[batch][:, used], clip.logit_scale.exp())
+            picks = [pairs.texts[m][int(torch.randint(len(pairs.texts[m]), (1,), generator=generator))] for m in batch]
+            texts = sorted({drop_words(t, cfg.word_dropout, generator) for t in picks})  # the batch's distinct texts
+            positives = (labels[batch] @ word_subsets(texts, vocabulary).T > 0).float()  # (B, K)
+            loss = contrastive_loss(image_embeddings(clip, images), text_embeddings(clip, texts), positives,
+                                    clip.logit_scale.exp())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step(); schedule.step()

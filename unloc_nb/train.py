@@ -27,8 +27,9 @@ from .timeline import plot_timeline
 
 # %% auto #0
 __all__ = ['TASK_DATA', 'TASK_MODEL', 'RECIPES', 'CACHE_LIMIT_BYTES', 'SHIPPED_CHECKPOINTS', 'TrainConfig', 'make_dataset',
-           'OneCaptionPerVideo', 'make_optimizer', 'lr_factor', 'train_step', 'predict', 'evaluate', 'save_checkpoint',
-           'load_checkpoint', 'predicted_rows', 'save_timeline', 'train', 'parse_train_args', 'unloc_train']
+           'OneCaptionPerVideo', 'make_optimizer', 'lr_factor', 'train_step', 'with_word_texts', 'predict', 'evaluate',
+           'save_checkpoint', 'load_checkpoint', 'predicted_rows', 'save_timeline', 'train', 'parse_train_args',
+           'unloc_train']
 
 # %% ../nbs/11_train.ipynb #99f64188
 TASK_DATA = {  # task -> (annotation format, training file, evaluation file, dataset class), same names in both data sets
@@ -80,6 +81,7 @@ class TrainConfig:
     device: str = "auto"  # 'auto' = cuda when available
     num_workers: int = 0
     cache: bool = True  # keep decoded frames (or a frozen image tower's features) in memory after the first epoch
+    word_texts: bool = False  # tal / as: also train on each word of the class names as a text (see `with_word_texts`)
     views: int | None = None  # with a frozen image tower and `cache`: crops per training video whose features are kept
     out_dir: str = "runs/unloc"  # checkpoint.safetensors, metrics.json and timeline.png go here
     eval_every: int = 0  # evaluate every k epochs as well as at the end (0 = only at the end)
@@ -173,6 +175,19 @@ def train_step(model: UnLoc, batch: Batch, optimizer: torch.optim.Optimizer, cli
     if clip_grad_norm: torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     optimizer.step()
     return {k: float(v.detach()) for k, v in terms.items()}
+
+# %% ../nbs/11_train.ipynb #d7e2a002
+def with_word_texts(batch: Batch) -> Batch:
+    "A tal/as batch whose texts also hold each word of its class names, labelling the segments of every class with it."
+    words = sorted({w for text in batch.texts for w in text.split()} - set(batch.texts))
+    index = {w: len(batch.texts) + i for i, w in enumerate(words)}
+    segments, labels = [], []
+    for segs, labs in zip(batch.segments, batch.labels):  # (S_b, 2), (S_b,) per video
+        extra = [(k, index[w]) for k, label in enumerate(labs.tolist()) for w in batch.texts[label].split() if w in index]
+        rows = torch.tensor([k for k, _ in extra], dtype=torch.long)
+        segments.append(torch.cat([segs, segs[rows]]))
+        labels.append(torch.cat([labs, torch.tensor([w for _, w in extra], dtype=labs.dtype)]))
+    return dataclasses.replace(batch, texts=batch.texts + words, segments=segments, labels=labels)
 
 # %% ../nbs/11_train.ipynb #194e46e5
 @torch.no_grad()
@@ -278,7 +293,7 @@ def save_checkpoint(path: str | Path, model: UnLoc, meta: dict | None = None, ha
         if os.path.exists(tmp): os.remove(tmp)
     return path
 
-SHIPPED_CHECKPOINTS = {f"tiny-{task}": f"tiny_{task}.safetensors" for task in ("mr", "tal")}  # in unloc_nb/weights/
+SHIPPED_CHECKPOINTS = {f"tiny-{task}": f"tiny_{task}.safetensors" for task in ("mr", "tal", "as", "hl")}  # unloc_nb/weights/
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[UnLoc, dict]:
     "Rebuild the UnLoc of a checkpoint file written by `save_checkpoint`, or of a shipped one ('tiny-mr'): (model, meta)."
@@ -373,6 +388,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     for epoch in bar:
         losses = []
         for batch in loader:
+            if cfg.word_texts and batch.task in ("tal", "as"): batch = with_word_texts(batch)
             losses.append(train_step(model, batch.to(device), optimizer, cfg.clip_grad_norm)["loss"])
             schedule.step()
         epoch_losses.append(float(np.mean(losses)))

@@ -575,6 +575,7 @@ def test_training_leaves_out_an_undecodable_video_once(folder_with_an_undecodabl
     assert "syn_01.mp4: cannot decode video frames" in str(reports[0])
     assert "syn_01" not in seen and set(seen) == {"syn_00", "syn_02"}
     assert len(train_set) == 2 and [a.video_id for a in train_set.annotations] == ["syn_00", "syn_02"]
+    assert train_set.left_out == ["syn_01"]
     strict = ActionLocalizationDataset(sample_anns, folder_with_an_undecodable_video, 4, 32, train=True, strict=True)
     with pytest.raises(UnLocDataError, match=r"syn_01\.mp4: cannot decode video frames"):
         [strict[i] for i in range(3)]
@@ -756,6 +757,7 @@ def test_qvh_wrong_numbers_duplicates_and_durations(tmp_path, capsys):
              (sub, [dict(gt[0], duration=1e300)], "gt.jsonl:1: duration 1e+300 should be in (0, 1000000] seconds"),
              (sub, [dict(gt[0], duration="20")], "gt.jsonl:1: duration: '20' is not a number"),
              (sub, [dict(gt[0], relevant_windows=[[4, 0]])], "gt.jsonl:1: relevant_windows[0] = [4, 0] ends before"),
+             (sub, [dict(gt[0], relevant_windows=[[0, 4, 1]])], "relevant_windows[0] = [0, 4, 1] should be [start, end]"),
              (sub, [dict(gt[0], saliency_scores=[[4, 4, "x"], [1, 2, 3]])], "gt.jsonl:1: saliency_scores: 'x' is not"),
              ([], gt, "sub.jsonl: no submission line")]
     for s, g, message in cases:

@@ -1253,7 +1253,7 @@ class _VideoTaskDataset(Dataset):
                                  self.video_dir)
         self.cache = {} if cache else None  # annotation index -> decoded, uncropped VideoClip
         self.encoder, self.views, self._tokens = None, 1, {}  # see `encode_frames_with`
-        self.annotations, self.paths, problems = [], [], []
+        self.annotations, self.paths, self.left_out, problems = [], [], [], []  # left_out: ids of the bad videos
         for ann in annotations:
             _check_annotation(ann, f"{type(self).__name__} annotation")
             path = None
@@ -1264,6 +1264,7 @@ class _VideoTaskDataset(Dataset):
             except UnLocDataError as e:
                 self._bad(e, str(path or ann.video_id))
                 problems.append(e)
+                self.left_out.append(ann.video_id)
                 continue
             self.annotations.append(ann); self.paths.append(path)
         self.entries = self._make_entries()
@@ -1312,6 +1313,7 @@ class _VideoTaskDataset(Dataset):
             items = sum(ann_index == i for ann_index, _ in self.entries)
             message = f"left out video {self.annotations[i].video_id!r} and its {items} items: {error}"
             warnings.warn(UnLocDataWarning(message, str(self.paths[i]), "bad_video", 1), stacklevel=3)
+        self.left_out += [self.annotations[i].video_id for i in errors]
         keep = [i for i in range(len(self.annotations)) if i not in errors]
         renumber = {old: new for new, old in enumerate(keep)}
         self.annotations, self.paths = [self.annotations[i] for i in keep], [self.paths[i] for i in keep]

@@ -588,7 +588,7 @@ def _windows(d, where: str, key: str = "pred_relevant_windows", width: int = 3, 
     windows = _field(d, key, where, list)
     kept = []
     for i, w in enumerate(windows):
-        if not isinstance(w, (list, tuple)) or len(w) < width:
+        if not isinstance(w, (list, tuple)) or len(w) < width or (width == 2 and len(w) != 2):
             raise _bad(f"{where}: {key}[{i}] = {_show(w)} should be [start, end{', score' if width == 3 else ''}]")
         values = [float(_number(x, f"{where}: {key}[{i}]", finite=width == 2)) for x in w[:width]]
         if width == 2:

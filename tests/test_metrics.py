@@ -254,7 +254,10 @@ def test_tal_real_sample_noisy_submission_matches_official_evaluator(tmp_path):
     database = {v: {"subset": "validation", "annotations": [{"segment": r["segment"], "label": r["label"]} for r in items]}
                 for v, items in results.items()}
     gt, pr = anet_files(tmp_path, database, anet_noisy_results(results))
-    res = evaluate_tal_files(gt, pr)
+    # the jitter reverses 6 short segments: refused by default, scored as the official evaluator does with "keep"
+    with pytest.raises(UnLocDataError, match=r"pred\.json: results\['.+'\]\[\d+\]: segment .* ends before it starts"):
+        evaluate_tal_files(gt, pr)
+    res = evaluate_tal_files(gt, pr, invalid="keep")
     # official evaluator (check_status=False) on the same two files:
     np.testing.assert_allclose(res["mAP"], OFFICIAL_ANET_NOISY_MAP, rtol=0, atol=1e-12)
     assert res["average_mAP"] == pytest.approx(OFFICIAL_ANET_NOISY_AVERAGE, abs=1e-12)
@@ -468,7 +471,11 @@ def test_mr_real_charades_file_against_a_loop(tmp_path):
                    for _ in range(int(rng.integers(0, 8)))]
         queries.append((s, e)); preds.append(windows)
         if windows or i % 2: rows.append({"vid": vid, "query": sent, "pred_relevant_windows": windows})
-    res = evaluate_mr_files(gt_path, write_lines(tmp_path / "pred.jsonl", rows))
+    # the jitter reverses 8 windows: refused by default; with "keep" they are scored (IoU 0), as the loop does
+    reversed_window = r"pred\.jsonl: line \d+: pred_relevant_windows\[\d+\] = .* ends before it starts"
+    with pytest.raises(UnLocDataError, match=reversed_window):
+        evaluate_mr_files(gt_path, write_lines(tmp_path / "pred.jsonl", rows))
+    res = evaluate_mr_files(gt_path, tmp_path / "pred.jsonl", invalid="keep")
     ref = mr_loop(queries, preds)
     assert res.keys() == ref.keys()
     for k in ref: assert res[k] == pytest.approx(ref[k], abs=1e-12)
@@ -577,24 +584,25 @@ def test_cli_malformed_files_exit_nonzero_with_a_clear_message(tmp_path):
     gt, _ = anet_files(tmp_path, database, {})
     bad = write(tmp_path / "bad_label.json", {"results": {"v1": [{"score": 0.9, "segment": [0, 10], "label": "Surfing"}]}})
     out = run_cli("--task", "tal", "--ground-truth", str(gt), "--predictions", str(bad))
-    assert out.returncode == 1 and out.stdout == ""
+    assert out.returncode == 2 and out.stdout == ""
     assert "bad_label.json: results['v1'][0]: label 'Surfing' is not a class of the ground truth" in out.stderr
     (tmp_path / "broken.json").write_text('{"results": {"v1": [', encoding="utf-8")
     out = run_cli("--task", "tal", "--ground-truth", str(gt), "--predictions", str(tmp_path / "broken.json"))
-    assert out.returncode == 1 and "broken.json: not valid JSON" in out.stderr
+    assert out.returncode == 2 and "broken.json: not valid JSON" in out.stderr
 
 
 def test_unloc_eval_malformed_in_process(tmp_path, capsys):
     database = {"v1": {"subset": "validation", "annotations": [{"segment": [0, 10], "label": "Diving"}]}}
     gt, _ = anet_files(tmp_path, database, {})
     missing = write(tmp_path / "missing.json", {"results": {"v1": [{"segment": [0, 10], "label": "Diving"}]}})
-    assert unloc_eval(["--task", "tal", "--ground-truth", str(gt), "--predictions", str(missing)]) == 1
+    assert unloc_eval(["--task", "tal", "--ground-truth", str(gt), "--predictions", str(missing)]) == 2
     assert "missing.json: results['v1'][0]: missing key 'score'" in capsys.readouterr().err
-    assert unloc_eval(["--task", "mr", "--ground-truth", str(tmp_path / "nope.txt"), "--predictions", str(missing)]) == 1
+    assert unloc_eval(["--task", "mr", "--ground-truth", str(tmp_path / "nope.txt"),
+                       "--predictions", str(missing)]) == 2
     assert "nope.txt: cannot read" in capsys.readouterr().err
     qgt, qsub = qvh_demo()
     gt_file, sub_file = write_lines(tmp_path / "gt.jsonl", qgt), write_lines(tmp_path / "sub.jsonl", qsub[:1])
-    assert unloc_eval(["--task", "qvh", "--ground-truth", str(gt_file), "--predictions", str(sub_file)]) == 1
+    assert unloc_eval(["--task", "qvh", "--ground-truth", str(gt_file), "--predictions", str(sub_file)]) == 2
     assert "qids must match" in capsys.readouterr().err
     assert unloc_eval(["--task", "qvh", "--shared-qids-only", "--ground-truth", str(gt_file),
                        "--predictions", str(sub_file)]) == 0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #76ecaed4
 from __future__ import annotations
-import csv, dataclasses, io, json, math, os, re, shutil, sys, tempfile, warnings
+import csv, dataclasses, inspect, io, json, math, os, re, shutil, sys, tempfile, warnings
 from collections import Counter
 from dataclasses import dataclass, field, asdict
 from fractions import Fraction
@@ -16,16 +16,17 @@ import torch
 from torch.utils.data import Dataset
 
 # %% auto #0
-__all__ = ['QUIRK_RULES', 'VIDEO_EXTENSIONS', 'READERS', 'SYNTHETIC_CLASSES', 'SAMPLE_SPECS', 'UnLocDataError',
-           'UnLocDataWarning', 'Annotation', 'normalise_split', 'probe_video', 'find_video', 'read_charades_sta',
-           'read_anet_captions', 'read_qvhighlights', 'read_activitynet', 'read_thumos14_json', 'read_thumos14_txt',
-           'read_coin', 'read_annotations', 'read_with_quirks', 'sample_indices', 'VideoClip', 'decode_video',
-           'crop_clip', 'crop_frames', 'read_video', 'write_mp4', 'SyntheticEvent', 'SyntheticVideo', 'render_frames',
-           'make_synthetic_video', 'write_charades_sta', 'write_anet_captions', 'qvh_saliency', 'write_qvhighlights',
-           'write_activitynet', 'write_coin', 'sample_path', 'make_data_samples', 'load_sample_ground_truth',
-           'SyntheticWorld', 'make_benchmark', 'benchmark_path', 'Item', 'Batch', 'saliency_target', 'frame_labels',
-           'MomentRetrievalDataset', 'ActionLocalizationDataset', 'ActionSegmentationDataset', 'HighlightDataset',
-           'collate']
+__all__ = ['QUIRK_RULES', 'MAX_FRAME_SIDE', 'MAX_SOURCE_FRAMES', 'FPS_RANGE', 'FRAME_COUNT_TOLERANCE', 'DECODED_COUNT_TOLERANCE',
+           'VIDEO_EXTENSIONS', 'READERS', 'MAX_CLIP_BYTES', 'DECODE_CHUNK_BYTES', 'SYNTHETIC_CLASSES', 'SAMPLE_SPECS',
+           'UnLocDataError', 'UnLocDataWarning', 'Annotation', 'normalise_split', 'probe_video', 'find_video',
+           'read_charades_sta', 'read_anet_captions', 'read_qvhighlights', 'read_activitynet', 'read_thumos14_json',
+           'read_thumos14_txt', 'read_coin', 'reader_arguments', 'read_annotations', 'read_with_quirks',
+           'sample_indices', 'VideoClip', 'decode_video', 'crop_clip', 'crop_frames', 'read_video', 'write_mp4',
+           'SyntheticEvent', 'SyntheticVideo', 'render_frames', 'make_synthetic_video', 'write_charades_sta',
+           'write_anet_captions', 'qvh_saliency', 'write_qvhighlights', 'write_activitynet', 'write_coin',
+           'sample_path', 'make_data_samples', 'load_sample_ground_truth', 'SyntheticWorld', 'make_benchmark',
+           'benchmark_path', 'Item', 'Batch', 'saliency_target', 'frame_labels', 'MomentRetrievalDataset',
+           'ActionLocalizationDataset', 'ActionSegmentationDataset', 'HighlightDataset', 'collate']
 
 # %% ../nbs/01_data.ipynb #5673e94a
 class UnLocDataError(ValueError):
@@ -82,6 +83,7 @@ QUIRK_RULES: dict[str, str] = {  # rule -> message template ({n}: how often it f
     "duplicate": "kept {n} exact duplicate segments",
     "duration_from_video": "took the duration of {n} videos from their video files",
     "no_duration": "no duration is known for {n} videos (duration None)",
+    "video_unprobed": "could not probe the video files of {n} videos for their duration (duration None)",
     "vid_span": "used `duration`, not the vid span, in {n} records where they differ",
     "vid_plain": "{n} vids are not '{{id}}_{{start}}_{{end}}'; youtube_id = vid",
     "ambiguous": "excluded {n} Ambiguous segments (kept in extra['ambiguous'])",
@@ -139,9 +141,17 @@ def _clean_segments(raw: list, duration: float | None, log: _QuirkLog, where: st
     return [(s, e, t) for s, e, t, _ in kept], [p for *_, p in kept]
 
 # %% ../nbs/01_data.ipynb #e4419e82
+def _show(value, width: int = 60) -> str:
+    "repr(value) cut to `width` characters, for error messages."
+    try: text = repr(value)
+    except ValueError: text = f"<{type(value).__name__} too long to print>"  # an int of more than 4300 digits
+    return text if len(text) <= width else text[:width - 3] + "..."
+
 def _read_text(path: Path) -> str:
-    if not path.is_file(): raise UnLocDataError(f"{path}: no such file")
-    try: return path.read_text(encoding="utf-8")
+    "The text of a UTF-8 file without a leading byte-order mark; UnLocDataError naming the file otherwise."
+    if not path.exists(): raise UnLocDataError(f"{path}: no such file")
+    if not path.is_file(): raise UnLocDataError(f"{path}: not a regular file")
+    try: return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e: raise UnLocDataError(f"{path}: cannot read as UTF-8 text ({e})") from e
 
 def _lines(path: Path) -> list[str]:
@@ -154,13 +164,59 @@ def _number(value, where: str) -> float:
     "A float from an int, float or numeric string; UnLocDataError naming `where` otherwise."
     if isinstance(value, bool): raise UnLocDataError(f"{where}: expected a number, got {value!r}")
     try: return float(value)
-    except (TypeError, ValueError) as e: raise UnLocDataError(f"{where}: expected a number, got {value!r}") from e
+    except (TypeError, ValueError, OverflowError) as e:
+        raise UnLocDataError(f"{where}: expected a number, got {_show(value)}") from e
+
+def _positive(value, where: str) -> float:
+    "A finite number > 0 (a duration, a frame rate); UnLocDataError naming `where` otherwise."
+    number = _number(value, where)
+    if not (math.isfinite(number) and number > 0):
+        raise UnLocDataError(f"{where}: expected a finite number > 0, got {_show(value)}")
+    return number
+
+def _finite(value, where: str) -> float:
+    "A finite number (a time, a score); UnLocDataError naming `where` otherwise."
+    number = _number(value, where)
+    if not math.isfinite(number): raise UnLocDataError(f"{where}: expected a finite number, got {_show(value)}")
+    return number
+
+def _pair(value, where: str) -> tuple[float, float]:
+    "(start, end) from a `[start, end]` list of two numbers; UnLocDataError naming `where` otherwise."
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise UnLocDataError(f"{where}: expected [start, end], got {_show(value)}")
+    return _number(value[0], where), _number(value[1], where)
+
+def _text(value, where: str) -> str:
+    "A caption, query, label or id: a string that is not blank; UnLocDataError naming `where` otherwise."
+    if not isinstance(value, str) or not value.strip():
+        raise UnLocDataError(f"{where}: expected a non-empty text, got {_show(value)}")
+    return value
+
+# %% ../nbs/01_data.ipynb #a1b2c301
+class _RepeatedKey(Exception):
+    "A key that appears twice in one JSON object."
+
+def _unique_keys(pairs: list[tuple]) -> dict:
+    "`object_pairs_hook` for json.loads: the object as a dict, refusing a repeated key."
+    obj = {}
+    for key, value in pairs:
+        if key in obj: raise _RepeatedKey(key)
+        obj[key] = value
+    return obj
+
+def _parse_json(text: str, where: str, position: bool = True):
+    "json.loads(text) with repeated keys refused; errors become UnLocDataError naming `where` (and line:column)."
+    try: return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as e:
+        raise UnLocDataError(f"{where}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})" if position else
+                             f"{where}: not valid JSON ({e.msg})") from e
+    except _RepeatedKey as e:
+        raise UnLocDataError(f"{where}: key {_show(e.args[0])} appears twice in one JSON object") from None
+    except (ValueError, RecursionError) as e:  # e.g. an integer of more than 4300 digits, nesting too deep
+        raise UnLocDataError(f"{where}: not valid JSON ({type(e).__name__}: {_show(str(e), 80)})") from None
 
 def _load_json(path: Path):
-    text = _read_text(path)
-    try: return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UnLocDataError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from e
+    return _parse_json(_read_text(path), str(path))
 
 class _entry:
     "Context manager: a KeyError/TypeError/ValueError/IndexError inside becomes UnLocDataError naming the entry."
@@ -168,7 +224,7 @@ class _entry:
     def __enter__(self): return self
     def __exit__(self, kind, err, tb):
         if err is None or isinstance(err, UnLocDataError): return False
-        if isinstance(err, (KeyError, TypeError, ValueError, IndexError, AttributeError)):
+        if isinstance(err, (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError)):
             what = f"missing key {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {err}"
             raise UnLocDataError(f"{self.where}: malformed entry ({what})") from err
         return False
@@ -179,36 +235,95 @@ import decord
 decord.logging.set_level(decord.logging.QUIET)  # errors are re-raised as UnLocDataError with decord's message
 
 _NOT_VIDEO_FORMATS = {"tty", "image2", "ansi"}
+MAX_FRAME_SIDE = 8192  # pixels per side: above 8K UHD (7680 x 4320); a larger frame is refused before decoding
+MAX_SOURCE_FRAMES = 2**24  # T: 7.7 days at 25 fps; decord reserves memory for every listed frame
+FPS_RANGE = (0.01, 1000.0)  # frames per second a video may have
+FRAME_COUNT_TOLERANCE = 0.1  # a listed T may differ from the T its duration implies by this fraction (+ 2 frames)
+DECODED_COUNT_TOLERANCE = 0.01  # decord's T may differ from a listed one by this fraction (+ 1 frame; mp4/mov: 0)
 
-def probe_video(path: str | Path) -> tuple[int, float]:
-    "(T source frames, fps) of a video file, read from its container; UnLocDataError if it is not a readable video."
-    path = Path(path)
-    if not path.is_file(): raise UnLocDataError(f"{path}: no such video file")
+def _av_message(error: Exception, path: Path) -> str:
+    "PyAV's error text without its '[Errno N]' prefix and the repeated file name."
+    text = str(error).replace(f": '{path}'", "")
+    return re.sub(r"^\[Errno -?\d+\] ", "", text) or type(error).__name__
+
+def _container_facts(path: Path) -> dict:
+    "What the container says about its first video stream (no frame is decoded); UnLocDataError if unreadable."
     try:
         with av.open(str(path)) as container:
-            fmt = container.format.name
+            fmt = container.format.name if container.format else "unknown"
             if not container.streams.video: raise UnLocDataError(f"{path}: not a video (no video stream, format {fmt})")
             stream = container.streams.video[0]
-            codec = stream.codec_context.name
-            if fmt in _NOT_VIDEO_FORMATS or fmt.endswith("_pipe") or codec in _NOT_VIDEO_FORMATS:
+            codec = stream.codec_context.name if stream.codec_context else None
+            if fmt in _NOT_VIDEO_FORMATS or fmt.endswith("_pipe") or codec is None or codec in _NOT_VIDEO_FORMATS:
                 raise UnLocDataError(f"{path}: not a video (format {fmt}, codec {codec})")
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            frames = int(stream.frames or 0)
-            if frames <= 0 and container.duration and fps > 0: frames = int(round(container.duration / 1e6 * fps))
+            stream_seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+            return {"format": fmt, "fps": float(stream.average_rate or stream.guessed_rate or 0),
+                    "averaged": bool(stream.average_rate), "listed": int(stream.frames or 0),
+                    "indexed": len(stream.index_entries), "width": stream.codec_context.width,
+                    "height": stream.codec_context.height, "stream_seconds": stream_seconds,
+                    "container_seconds": container.duration / 1e6 if container.duration else None,
+                    "streams": len(container.streams)}
     except UnLocDataError: raise
-    except Exception as e:  # av.FFmpegError and friends: truncated, unknown or broken containers
-        raise UnLocDataError(f"{path}: not a readable video ({e})") from e
-    if fps <= 0 or frames <= 0: raise UnLocDataError(f"{path}: video has no frame rate or no frames (fps {fps}, T {frames})")
+    except Exception as e:  # av.FFmpegError, MemoryError and friends: truncated, unknown or broken containers
+        raise UnLocDataError(f"{path}: not a readable video ({_av_message(e, path)})") from e
+
+# %% ../nbs/01_data.ipynb #a1b2c302
+def _check_facts(path: Path, facts: dict) -> tuple[int, float]:
+    "(T, fps) when the container's numbers are sane and agree with each other; UnLocDataError saying which do not."
+    fps, width, height, listed = facts["fps"], facts["width"], facts["height"], facts["listed"]
+    if not (math.isfinite(fps) and FPS_RANGE[0] <= fps <= FPS_RANGE[1]):
+        raise UnLocDataError(f"{path}: frame rate {fps:g} fps is outside {FPS_RANGE[0]:g}..{FPS_RANGE[1]:g}")
+    if not (0 < width <= MAX_FRAME_SIDE and 0 < height <= MAX_FRAME_SIDE):
+        raise UnLocDataError(f"{path}: frame size {width}x{height} is outside 1..{MAX_FRAME_SIDE} pixels per side")
+    seconds = facts["stream_seconds"] or facts["container_seconds"]
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise UnLocDataError(f"{path}: video duration {seconds} s is not a positive number")
+    frames = listed if listed > 0 else round(seconds * fps) if seconds else 0
+    if frames <= 0: raise UnLocDataError(f"{path}: video has no frame rate or no frames (fps {fps}, T {frames})")
+    slack = lambda n: FRAME_COUNT_TOLERANCE * n + 2
+    if listed > 0 and seconds is not None:
+        implied = seconds * fps  # the frames the duration holds
+        # more listed frames is always a lie; fewer only when the rate is the stream's average (a guessed rate can be
+        # a variable-rate video's maximum, and a container's duration can include a longer audio track)
+        exact = facts["averaged"] and facts["stream_seconds"] is not None
+        if listed > implied + slack(implied) or (exact and listed < implied - slack(implied)):
+            raise UnLocDataError(f"{path}: the container lists {listed} frames, but its duration of {seconds:.6g} s "
+                                 f"at {fps:.6g} fps holds {implied:.0f}: a corrupt header")
+    indexed = facts["indexed"] if facts["format"].startswith("mov,mp4") else 0  # mp4/mov index every frame
+    if listed > 0 and indexed > 0 and listed > indexed + slack(indexed):
+        raise UnLocDataError(f"{path}: the container lists {listed} frames but indexes {indexed}: a corrupt header")
+    if frames > min(MAX_SOURCE_FRAMES, path.stat().st_size):  # every frame takes at least one byte of the file
+        raise UnLocDataError(f"{path}: the container lists {frames} frames, more than the file "
+                             f"({path.stat().st_size} bytes) or the limit ({MAX_SOURCE_FRAMES}) can hold")
     return frames, fps
+
+def _probe(path: Path) -> tuple[int, float, dict]:
+    "(T, fps, what the container says) of a video file whose container is sane; UnLocDataError otherwise."
+    if not path.exists(): raise UnLocDataError(f"{path}: no such video file")
+    if not path.is_file(): raise UnLocDataError(f"{path}: not a regular file")
+    facts = _container_facts(path)
+    return (*_check_facts(path, facts), facts)
+
+def probe_video(path: str | Path) -> tuple[int, float]:
+    "(T source frames, fps) of a video file, read from its container; UnLocDataError if it is not a sane video."
+    return _probe(Path(path))[:2]
 
 # %% ../nbs/01_data.ipynb #4a2eea92
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
+
+def _check_name(video_dir: Path, name) -> str:
+    "`name` when it is a relative path that stays inside `video_dir` (no '..' part); UnLocDataError otherwise."
+    parts = Path(name).parts if isinstance(name, str) and "\x00" not in name else ()
+    if not parts or Path(name).is_absolute() or ".." in parts:
+        raise UnLocDataError(f"{video_dir}: video id {_show(name)} is not a file name inside the video folder")
+    return name
 
 def find_video(video_dir: str | Path, video_id: str, extra: Mapping | None = None) -> Path | None:
     "The file of `video_id` (or of `extra['youtube_id']`) in `video_dir`, trying common extensions; None if absent."
     video_dir = Path(video_dir)
     names = [video_id] + ([extra["youtube_id"]] if extra and extra.get("youtube_id") else [])
     for name in dict.fromkeys(names):
+        _check_name(video_dir, name)
         for ext in VIDEO_EXTENSIONS:
             if (video_dir / f"{name}{ext}").is_file(): return video_dir / f"{name}{ext}"
         if Path(name).suffix and (video_dir / name).is_file(): return video_dir / name
@@ -224,7 +339,7 @@ def _read_charades_csv(path: Path) -> dict[str, float]:
     lengths = {}
     for row in rows:
         if not row.get("id"): continue
-        lengths[row["id"]] = _number(row["length"], f"{path}:{rows.line_num}: length of {row['id']}")
+        lengths[row["id"]] = _positive(row["length"], f"{path}:{rows.line_num}: length of {row['id']}")
     return lengths
 
 
@@ -247,12 +362,17 @@ def read_charades_sta(
         if not sep or len(parts) != 3:
             raise UnLocDataError(f"{path}:{lineno}: cannot parse {line!r}: expected 'VID start end##sentence'")
         vid, start, end = parts[0], _number(parts[1], f"{path}:{lineno}: start"), _number(parts[2], f"{path}:{lineno}: end")
-        raw.setdefault(vid, []).append((start, end, log.text(sentence), lineno))
+        raw.setdefault(vid, []).append((start, end, log.text(_text(sentence, f"{path}:{lineno}: sentence")), lineno))
     anns = []
     for vid, segs in raw.items():
         duration = lengths.get(vid)
-        if duration is None and video_dir is not None and (file := find_video(video_dir, vid)) is not None:
-            frames, fps = probe_video(file); duration = frames / fps; log.add("duration_from_video")
+        if duration is None and video_dir is not None:
+            try:
+                if (file := find_video(video_dir, vid)) is not None:
+                    frames, fps = probe_video(file)
+                    duration = frames / fps
+                    log.add("duration_from_video")
+            except UnLocDataError: log.add("video_unprobed")  # the dataset names the file when it skips it
         if duration is None: log.add("no_duration")
         segments, lines = _clean_segments(segs, duration, log, f"{path}: video {vid}", drop_zero_length, sort=False)
         anns.append(Annotation(vid, duration, normalise_split(split) or _split_from_name(path), segments,
@@ -274,12 +394,15 @@ def read_anet_captions(
     for vid, entry in data.items():
         where = f"{path}: entry {vid!r}"
         with _entry(where):
+            _text(vid, f"{where}: video id")
             stamps, sentences = entry["timestamps"], entry["sentences"]
+            if not isinstance(stamps, list) or not isinstance(sentences, list):
+                raise UnLocDataError(f"{where}: 'timestamps' and 'sentences' should be lists")
             if len(stamps) != len(sentences):
                 raise UnLocDataError(f"{where}: {len(stamps)} timestamps but {len(sentences)} sentences")
-            duration = _number(entry["duration"], f"{where}: duration")
-            raw = [(_number(ts[0], f"{where}: timestamps[{i}]"), _number(ts[1], f"{where}: timestamps[{i}]"),
-                    log.text(sentence), i) for i, (ts, sentence) in enumerate(zip(stamps, sentences))]
+            duration = _positive(entry["duration"], f"{where}: duration")
+            raw = [(*_pair(ts, f"{where}: timestamps[{i}]"), log.text(_text(sentence, f"{where}: sentences[{i}]")), i)
+                   for i, (ts, sentence) in enumerate(zip(stamps, sentences))]
         segments, order = _clean_segments(raw, duration, log, where, drop_zero_length)
         youtube_id = vid[2:] if vid.startswith("v_") else vid
         anns.append(Annotation(vid, duration, normalise_split(split) or _split_from_name(path), segments,
@@ -296,6 +419,36 @@ def _split_qvh_vid(vid: str):
     except ValueError: return None
 
 
+def _qvh_saliency(rec: dict, duration: float, where: str) -> list[tuple[int, tuple]]:
+    "[(clip id, (score, ...)), ...] of a record: distinct 2 s clips of the video, each with annotator scores 0..4."
+    ids, scores = rec["relevant_clip_ids"], rec.get("saliency_scores", [])
+    if not isinstance(ids, list) or not isinstance(scores, list):
+        raise UnLocDataError(f"{where}: relevant_clip_ids and saliency_scores should be lists")
+    if len(ids) != len(scores):
+        raise UnLocDataError(f"{where}: {len(ids)} relevant_clip_ids but {len(scores)} saliency_scores")
+    clips = math.ceil(duration / 2 - 1e-9)  # the last clip may be shorter than 2 s
+    whole = lambda x, hi: not isinstance(x, bool) and isinstance(x, int) and 0 <= x <= hi
+    for k, (clip, score) in enumerate(zip(ids, scores)):
+        if not whole(clip, clips - 1):
+            raise UnLocDataError(f"{where}: relevant_clip_ids[{k}] = {_show(clip)} is not a 2 s clip of the "
+                                 f"{duration:g} s video (0..{clips - 1})")
+        if not isinstance(score, list) or not score or not all(whole(s, 4) for s in score):
+            raise UnLocDataError(f"{where}: saliency_scores[{k}] = {_show(score)} should be a list of scores 0..4")
+    if len(set(ids)) != len(ids): raise UnLocDataError(f"{where}: relevant_clip_ids name a clip twice")
+    return [(clip, tuple(score)) for clip, score in zip(ids, scores)]
+
+
+def _qid(rec: dict, where: str, seen: dict):
+    "The record's qid (None if absent), refusing a qid of another line of the file."
+    qid = rec.get("qid")
+    if qid is None: return None
+    if isinstance(qid, bool) or not isinstance(qid, (int, str)):
+        raise UnLocDataError(f"{where}: qid {_show(qid)} should be an integer or a string")
+    if qid in seen: raise UnLocDataError(f"{where}: qid {qid!r} was already used at {seen[qid]}")
+    seen[qid] = where
+    return qid
+
+
 def read_qvhighlights(
     path: str | Path,  # highlight_{train,val,test}_release.jsonl
     split: str | None = None,  # default: from the file name
@@ -303,28 +456,23 @@ def read_qvhighlights(
     drop_zero_length: bool = False,
 ) -> list[Annotation]:
     "Read QVHighlights JSONL: one Annotation per record (video_id = vid), windows as segments labelled by the query."
-    path = Path(path); log = _QuirkLog(path, tol); anns = []
+    path = Path(path); log = _QuirkLog(path, tol); anns, qids = [], {}
     for lineno, line in enumerate(_lines(path), 1):
         if not line.strip(): log.add("blank_lines"); continue
         where = f"{path}:{lineno}"
-        try: rec = json.loads(line)
-        except json.JSONDecodeError as e: raise UnLocDataError(f"{where}: not valid JSON ({e.msg})") from e
+        rec = _parse_json(line, where, position=False)
+        if not isinstance(rec, dict): raise UnLocDataError(f"{where}: expected a JSON object, got {_show(rec)}")
         with _entry(where):
-            vid, query = rec["vid"], log.text(rec["query"])
-            duration = _number(rec["duration"], f"{where}: duration")
-            extra = {"qid": rec.get("qid"), "query": query}
+            vid, query = _text(rec["vid"], f"{where}: vid"), log.text(_text(rec["query"], f"{where}: query"))
+            duration = _positive(rec["duration"], f"{where}: duration")
+            extra = {"qid": _qid(rec, where, qids), "query": query}
             if (parsed := _split_qvh_vid(vid)) is None: log.add("vid_plain"); extra["youtube_id"] = vid
             else:
                 extra["youtube_id"], extra["clip_start"], extra["clip_end"] = parsed
                 if abs((parsed[2] - parsed[1]) - duration) > tol: log.add("vid_span")
-            raw = [(_number(w[0], f"{where}: relevant_windows"), _number(w[1], f"{where}: relevant_windows"), query, None)
-                   for w in rec.get("relevant_windows") or []]
-            saliency = None
-            if "relevant_clip_ids" in rec:
-                ids, scores = rec["relevant_clip_ids"], rec.get("saliency_scores", [])
-                if len(ids) != len(scores):
-                    raise UnLocDataError(f"{where}: {len(ids)} relevant_clip_ids but {len(scores)} saliency_scores")
-                saliency = [(int(i), tuple(int(s) for s in sc)) for i, sc in zip(ids, scores)]
+            raw = [(*_pair(w, f"{where}: relevant_windows[{k}]"), query, None)
+                   for k, w in enumerate(rec.get("relevant_windows") or [])]
+            saliency = _qvh_saliency(rec, duration, where) if "relevant_clip_ids" in rec else None
         segments, _ = _clean_segments(raw, duration, log, where, drop_zero_length)
         anns.append(Annotation(vid, duration, normalise_split(split) or _split_from_name(path), segments, saliency,
                                extra=extra))
@@ -339,13 +487,15 @@ def _database(path: Path, data, subset: str | None) -> Iterator[tuple[str, dict,
     want = normalise_split(subset)
     for vid, entry in data["database"].items():
         where = f"{path}: database entry {vid!r}"
+        _text(vid, f"{where}: video id")
         with _entry(where): split = normalise_split(entry.get("subset"))
         if want is None or split == want: yield vid, entry, where, split
 
 def _labelled_segments(items: Iterable, where: str) -> list[tuple[float, float, str, None]]:
     "Rows (start, end, label, None) of `[{'segment': [start, end], 'label': ...}, ...]`."
-    return [(_number(a["segment"][0], f"{where}: segment"), _number(a["segment"][1], f"{where}: segment"), a["label"], None)
-            for a in items]
+    if not isinstance(items, list): raise UnLocDataError(f"{where}: annotations should be a list, got {_show(items)}")
+    return [(*_pair(a["segment"], f"{where}: annotations[{k}].segment"),
+             _text(a["label"], f"{where}: annotations[{k}].label"), None) for k, a in enumerate(items)]
 
 # %% ../nbs/01_data.ipynb #4e7714b5
 def read_activitynet(
@@ -363,7 +513,7 @@ def read_activitynet(
     if "database" in data:
         for vid, entry, where, vsplit in _database(path, data, subset):
             with _entry(where):
-                duration = _number(entry["duration"], f"{where}: duration") if entry.get("duration") is not None else None
+                duration = None if entry.get("duration") is None else _positive(entry["duration"], f"{where}: duration")
                 raw = _labelled_segments(entry.get("annotations", []), where)
                 extra = {k: entry[k] for k in ("url", "resolution") if k in entry}
             segments, _ = _clean_segments(raw, duration, log, where, drop_zero_length, labels=True)
@@ -374,8 +524,10 @@ def read_activitynet(
         for vid, preds in data["results"].items():
             where = f"{path}: results entry {vid!r}"
             with _entry(where):
-                raw = [(_number(p["segment"][0], f"{where}: segment"), _number(p["segment"][1], f"{where}: segment"),
-                        p["label"], float(p.get("score", 1.0))) for p in preds]
+                _text(vid, f"{where}: video id")
+                if not isinstance(preds, list): raise UnLocDataError(f"{where}: expected a list of predictions")
+                raw = [(*_pair(p["segment"], f"{where}[{k}].segment"), _text(p["label"], f"{where}[{k}].label"),
+                        _finite(p.get("score", 1.0), f"{where}[{k}].score")) for k, p in enumerate(preds)]
             segments, scores = _clean_segments(raw, None, log, where, drop_zero_length, labels=True)
             anns.append(Annotation(vid, None, rsplit, segments, extra={"scores": scores}))
     log.report()
@@ -392,8 +544,8 @@ def read_thumos14_json(
     path = Path(path); log = _QuirkLog(path, tol); anns = []
     for vid, entry, where, vsplit in _database(path, _load_json(path), subset):
         with _entry(where):
-            duration = _number(entry["duration"], f"{where}: duration")
-            fps = _number(entry["fps"], f"{where}: fps") if entry.get("fps") is not None else None
+            duration = _positive(entry["duration"], f"{where}: duration")
+            fps = _positive(entry["fps"], f"{where}: fps") if entry.get("fps") is not None else None
             raw = _labelled_segments(entry.get("annotations", []), where)
         segments, _ = _clean_segments(raw, duration, log, where, drop_zero_length, labels=True)
         anns.append(Annotation(vid, duration, vsplit, segments, fps=fps))
@@ -455,13 +607,16 @@ def read_coin(
     path = Path(path); log = _QuirkLog(path, tol); anns = []
     for vid, entry, where, vsplit in _database(path, _load_json(path), subset):
         with _entry(where):
-            duration = _number(entry["duration"], f"{where}: duration")
+            duration = _positive(entry["duration"], f"{where}: duration")
             raw = []
-            for k, a in enumerate(entry.get("annotation", [])):
+            steps = entry.get("annotation", [])
+            if not isinstance(steps, list):
+                raise UnLocDataError(f"{where}: annotation should be a list, got {_show(steps)}")
+            for k, a in enumerate(steps):
                 try: step = int(str(a["id"]).strip())
                 except ValueError as e: raise UnLocDataError(f"{where}: annotation[{k}] id {a['id']!r} is not a step number") from e
-                raw.append((_number(a["segment"][0], f"{where}: annotation[{k}]"),
-                            _number(a["segment"][1], f"{where}: annotation[{k}]"), a["label"], step))
+                raw.append((*_pair(a["segment"], f"{where}: annotation[{k}].segment"),
+                            _text(a["label"], f"{where}: annotation[{k}].label"), step))
             extra = {"task": entry.get("class"), "recipe_type": entry.get("recipe_type"), "video_url": entry.get("video_url"),
                      "roi": (entry.get("start"), entry.get("end"))}
         segments, steps = _clean_segments(raw, duration, log, where, drop_zero_length, labels=True)
@@ -476,10 +631,35 @@ READERS: dict[str, Callable[..., list[Annotation]]] = {
     "coin": read_coin,
 }
 
+def reader_arguments(fmt: str) -> list[str]:
+    "The keyword arguments the reader of format `fmt` takes (after the path)."
+    if fmt not in READERS:
+        raise UnLocDataError(f"unknown annotation format {fmt!r}; valid formats: {', '.join(READERS)}")
+    return list(inspect.signature(READERS[fmt]).parameters)[1:]
+
+_ARGUMENT_KINDS = {  # reader argument -> (accepts the value?, what it should be)
+    "tol": (lambda v: not isinstance(v, bool) and isinstance(v, (int, float)) and 0 <= v < math.inf, "a number >= 0"),
+    "drop_zero_length": (lambda v: isinstance(v, bool), "true or false"),
+    "include_ambiguous": (lambda v: isinstance(v, bool), "true or false"),
+    "split": (lambda v: v is None or isinstance(v, str), "a split name or null"),
+    "subset": (lambda v: v is None or isinstance(v, str), "a split name or null"),
+    "csv_path": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a file path"),
+    "video_dir": (lambda v: v is None or isinstance(v, (str, os.PathLike)), "a folder path"),
+    "durations": (lambda v: v is None or isinstance(v, Mapping), "a mapping of video id to seconds"),
+}
+
 def read_annotations(path: str | Path, fmt: str, **kw) -> list[Annotation]:
     "Read an annotation file (or THUMOS14 txt folder) of format `fmt` (a key of `READERS`) into Annotations."
     if fmt not in READERS:
         raise UnLocDataError(f"{path}: unknown annotation format {fmt!r}; valid formats: {', '.join(READERS)}")
+    valid = reader_arguments(fmt)
+    for name, value in kw.items():
+        if name not in valid:
+            raise UnLocDataError(f"{path}: the {fmt} reader has no argument {name!r}; "
+                                 f"its arguments: {', '.join(valid)}")
+        accepts, what = _ARGUMENT_KINDS.get(name, (lambda v: True, ""))
+        if not accepts(value):
+            raise UnLocDataError(f"{path}: reader argument {name} should be {what}, got {_show(value)}")
     return READERS[fmt](path, **kw)
 
 def read_with_quirks(path: str | Path, fmt: str, **kw) -> tuple[list[Annotation], dict[str, int]]:
@@ -516,6 +696,62 @@ class VideoClip:
         if num_frames < 2 or self.num_source_frames < 2: return 1.0 / self.fps
         return (self.num_source_frames - 1) / (self.fps * (num_frames - 1))
 
+# %% ../nbs/01_data.ipynb #a1b2c307
+MAX_CLIP_BYTES = 2**31  # a decoded clip (N resized frames) may take at most 2 GiB
+DECODE_CHUNK_BYTES = 2**26  # full-resolution frames decoded at once: 64 MiB (at least one frame)
+
+def _whole(value, name: str, low: int, high: int, path: Path) -> int:
+    "`value` when it is a whole number in low..high; UnLocDataError naming the file and the argument otherwise."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise UnLocDataError(f"{path}: {name} should be a whole number in {low}..{high}, got {_show(value)}")
+    return int(value)
+
+def _check_request(path: Path, num_frames: int, short_side: int, width: int, height: int):
+    "Refuse a decode whose resized frames or whole clip would be absurdly large."
+    long_side = short_side * max(width, height) / min(width, height)
+    if long_side > MAX_FRAME_SIDE:
+        raise UnLocDataError(f"{path}: {width}x{height} frames resized to a short side of {short_side} would be "
+                             f"{long_side:.0f} pixels long (more than {MAX_FRAME_SIDE})")
+    clip_bytes = num_frames * 3 * short_side * long_side
+    if clip_bytes > MAX_CLIP_BYTES:
+        raise UnLocDataError(f"{path}: {num_frames} frames of {short_side} x {long_side:.0f} pixels would take "
+                             f"{clip_bytes / 2**30:.1f} GiB (more than {MAX_CLIP_BYTES / 2**30:g} GiB): "
+                             "ask for fewer or smaller frames")
+
+# %% ../nbs/01_data.ipynb #a1b2c308
+def _check_decoded_seconds(path: Path, seconds: float, fps: float, facts: dict):
+    "Matroska lists no frame count: there the decoded frames must fill the duration its header gives (video only)."
+    expected = facts["container_seconds"]
+    if facts["listed"] or not facts["format"].startswith("matroska") or not expected: return
+    slack = DECODED_COUNT_TOLERANCE * expected + 2 / fps
+    if seconds > expected + slack or (facts["streams"] == 1 and seconds < expected - slack):  # audio may last longer
+        raise UnLocDataError(f"{path}: the decoder finds {seconds:.6g} s of frames at {fps:.6g} fps in a file that "
+                             f"lasts {expected:.6g} s: frames are missing or their rate is wrong")
+
+_DECORD_LOG_PREFIX = re.compile(r"\[[\d:]+\] \S+?:\d+: ")  # '[hh:mm:ss] /build/path/file.cc:NN: '
+
+def _decoder_message(error: Exception, path: Path) -> str:
+    "decord's error text for a user: its first line without log prefixes, build paths and 'Check failed' internals."
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    text = _DECORD_LOG_PREFIX.sub("", text).replace(f"[{path}]", "").replace(str(path), "the file")
+    if "Check failed" in text: text = text.rsplit(") ", 1)[-1]  # 'Check failed: call(...) >= 0 (-22 vs. 0) What failed'
+    if "Check failed" in text: text = "the decoder stopped on corrupt data"  # no explanation after the check
+    text = re.sub(r"Thread worker: |and `DECORD_REWIND_RETRY_MAX.*|\S+\.(cc|h):\d+:?", "", text)
+    return text.strip(" .") or type(error).__name__
+
+def _decode_resized(reader, indices: list[int], short_side: int, width: int, height: int) -> torch.Tensor:
+    "The frames at `indices` decoded a chunk at a time, each chunk resized at once: (U, 3, H', W') uint8."
+    import torchvision.transforms.v2.functional as TF  # imported here: torchvision takes seconds to import
+    per_chunk = max(1, DECODE_CHUNK_BYTES // (3 * width * height))
+    chunks = []
+    for lo in range(0, len(indices), per_chunk):
+        frames = torch.from_numpy(reader.get_batch(indices[lo:lo + per_chunk]).asnumpy())  # (u, H, W, 3) full size
+        if max(frames.shape[1:3]) > MAX_FRAME_SIDE:  # the stream changed size after the probe
+            raise UnLocDataError(f"frames of {frames.shape[2]}x{frames.shape[1]} (more than {MAX_FRAME_SIDE} pixels)")
+        chunks.append(TF.resize(frames.permute(0, 3, 1, 2), [short_side], antialias=True))  # (u, 3, H', W')
+        del frames
+    return torch.cat(chunks)
+
 # %% ../nbs/01_data.ipynb #53f79b48
 def decode_video(
     path: str | Path,
@@ -524,22 +760,31 @@ def decode_video(
 ) -> VideoClip:
     "Decode N linspace-sampled frames of a video, resized to `short_side` but not cropped: (N, 3, H', W') uint8."
     path = Path(path)
-    probe_video(path)  # clear errors for missing files and non-videos before decord sees them
+    num_frames = _whole(num_frames, "num_frames", 1, MAX_SOURCE_FRAMES, path)
+    short_side = _whole(short_side, "short_side", 1, MAX_FRAME_SIDE, path)
+    _, probed_fps, facts = _probe(path)  # clear errors and sane headers before decord reads the file
+    width, height, listed = facts["width"], facts["height"], facts["listed"]
+    _check_request(path, num_frames, short_side, width, height)
     try:
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
         num_source, fps = len(reader), float(reader.get_avg_fps())
-        if num_source < 1 or not fps > 0: raise UnLocDataError(f"{path}: video has T={num_source} frames at fps {fps}")
+        # only a listed T counts (an estimate from a duration can include audio, or come from the bit rate), and an
+        # mp4/mov index lists every frame: there decord must find exactly as many
+        slack = 0 if facts["format"].startswith("mov,mp4") else DECODED_COUNT_TOLERANCE * listed + 1
+        if not (math.isfinite(fps) and abs(fps - probed_fps) <= FRAME_COUNT_TOLERANCE * probed_fps
+                and (listed == 0 or abs(num_source - listed) <= slack)):
+            raise UnLocDataError(f"{path}: the decoder finds {num_source} frames at {fps:.6g} fps where the container "
+                                 f"lists {listed or 'no count'} at {probed_fps:.6g} fps: frames are missing or corrupt")
+        _check_decoded_seconds(path, num_source / fps, fps, facts)
         indices = sample_indices(num_source, num_frames)  # (N,)
         unique, inverse = torch.unique(indices, return_inverse=True)
-        decoded = reader.get_batch(unique.tolist()).asnumpy()  # (U, H, W, 3) uint8
+        unique_frames = _decode_resized(reader, unique.tolist(), short_side, width, height)  # (U, 3, H', W')
         del reader
-    except UnLocDataError: raise
+    except UnLocDataError as e:
+        if str(e).startswith(str(path)): raise
+        raise UnLocDataError(f"{path}: cannot decode video frames ({e})") from e
     except Exception as e:  # decord.DECORDError / RuntimeError on truncated or corrupt streams
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        first = re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", first)  # drop decord's '[hh:mm:ss] file.cc:NN: ' prefix
-        raise UnLocDataError(f"{path}: cannot decode video frames ({first})") from e
-    import torchvision.transforms.v2.functional as TF  # imported here: torchvision takes seconds to import
-    unique_frames = TF.resize(torch.from_numpy(decoded).permute(0, 3, 1, 2), [short_side], antialias=True)  # (U, 3, H', W')
+        raise UnLocDataError(f"{path}: cannot decode video frames ({_decoder_message(e, path)})") from e
     timestamps = indices.double() / fps  # (N,) seconds of the decoded source frames
     return VideoClip(unique_frames[inverse].contiguous(), timestamps.float(), num_source / fps, fps, num_source)
 
@@ -576,8 +821,11 @@ def read_video(
     generator: torch.Generator | None = None,  # randomness of the train-time crop and flip
 ) -> VideoClip:
     "Decode N linspace-sampled frames of a video, resized and cropped to S x S."
-    short_side = short_side or round(size * 256 / 224)
-    if short_side < size: raise ValueError(f"short_side {short_side} is smaller than the crop size {size}")
+    path = Path(path)
+    size = _whole(size, "size", 1, MAX_FRAME_SIDE, path)
+    short_side = round(size * 256 / 224) if short_side is None else short_side
+    short_side = _whole(short_side, "short_side", 1, MAX_FRAME_SIDE, path)
+    if short_side < size: raise UnLocDataError(f"{path}: short_side {short_side} is smaller than the crop size {size}")
     return crop_clip(decode_video(path, num_frames, short_side), size, train, generator)
 
 # %% ../nbs/01_data.ipynb #2accb537
@@ -977,28 +1225,52 @@ def frame_labels(segments: torch.Tensor, labels: torch.Tensor, times: torch.Tens
     onehot = torch.nn.functional.one_hot(labels.long(), num_classes).float()  # (S_b, C)
     return (inside.float() @ onehot).clamp(max=1.0)  # (N, C)
 
+# %% ../nbs/01_data.ipynb #a1b2c309
+def _check_annotation(ann: Annotation, where: str):
+    "Refuse an Annotation (built by hand, say) whose id, duration or segments a dataset cannot use."
+    _text(ann.video_id, f"{where}: video_id")
+    where = f"{where} {ann.video_id!r}"
+    if ann.duration is not None: _positive(ann.duration, f"{where}: duration")
+    for k, segment in enumerate(ann.segments):
+        if not isinstance(segment, (tuple, list)) or len(segment) != 3:
+            raise UnLocDataError(f"{where}: segments[{k}] should be (start, end, text), got {_show(segment)}")
+        start, end = (_finite(x, f"{where}: segments[{k}]") for x in segment[:2])
+        if start > end: raise UnLocDataError(f"{where}: segments[{k}] ends before it starts")
+        _text(segment[2], f"{where}: segments[{k}] text")
+
 # %% ../nbs/01_data.ipynb #61de2d1a
 class _VideoTaskDataset(Dataset):
-    "Shared machinery: find and check videos, read frames, skip (or raise on) bad files."
+    "Shared machinery: find and check videos, read frames, leave out (or raise on) bad files."
     task = ""
 
     def __init__(self, annotations: Sequence[Annotation], video_dir: str | Path, num_frames: int = 128, size: int = 224,
                  train: bool = False, strict: bool = False, check_videos: bool = True, short_side: int | None = None,
                  cache: bool = False):
-        self.video_dir, self.num_frames, self.size, self.train = Path(video_dir), num_frames, size, train
-        self.strict, self.short_side, self._reported = strict, short_side or round(size * 256 / 224), set()
+        self.video_dir, self.train, self.strict, self._reported = Path(video_dir), train, strict, set()
+        self.num_frames = _whole(num_frames, "num_frames", 1, MAX_SOURCE_FRAMES, self.video_dir)
+        self.size = _whole(size, "size", 1, MAX_FRAME_SIDE, self.video_dir)
+        self.short_side = _whole(short_side or round(self.size * 256 / 224), "short_side", self.size, MAX_FRAME_SIDE,
+                                 self.video_dir)
         self.cache = {} if cache else None  # annotation index -> decoded, uncropped VideoClip
         self.encoder, self.views, self._tokens = None, 1, {}  # see `encode_frames_with`
-        self.annotations, self.paths = [], []
+        self.annotations, self.paths, self.left_out, problems = [], [], [], []  # left_out: ids of the bad videos
         for ann in annotations:
-            path = find_video(self.video_dir, ann.video_id, ann.extra)
+            _check_annotation(ann, f"{type(self).__name__} annotation")
+            path = None
             try:
+                path = find_video(self.video_dir, ann.video_id, ann.extra)
                 if path is None: raise UnLocDataError(f"{self.video_dir / ann.video_id}: no video file for {ann.video_id!r} in {self.video_dir}")
                 if check_videos: probe_video(path)
             except UnLocDataError as e:
-                self._bad(e, str(path or ann.video_id)); continue
+                self._bad(e, str(path or ann.video_id))
+                problems.append(e)
+                self.left_out.append(ann.video_id)
+                continue
             self.annotations.append(ann); self.paths.append(path)
         self.entries = self._make_entries()
+        if not self.entries:
+            first = f"; first problem: {problems[0]}" if problems else ""
+            raise UnLocDataError(f"{self.video_dir}: no {self.task} item in {len(annotations)} annotated videos{first}")
 
     def _bad(self, error: UnLocDataError, key: str):
         if self.strict: raise error
@@ -1010,13 +1282,58 @@ class _VideoTaskDataset(Dataset):
     def __len__(self) -> int: return len(self.entries)
 
     def __getitem__(self, index: int) -> Item:
-        for k in range(len(self.entries)):
-            j = (index + k) % len(self.entries)
-            ann_index, key = self.entries[j]
+        while self.entries:
+            ann_index, key = self.entries[index % len(self.entries) if self.train else index]
             try: clip = self._clip(ann_index)
-            except UnLocDataError as e: self._bad(e, str(self.paths[ann_index])); continue
+            except UnLocDataError as e:
+                if self.strict: raise
+                if not self.train:
+                    video_id = self.annotations[ann_index].video_id
+                    raise UnLocDataError(f"{e} [an evaluation does not put another video's items in its place: leave "
+                                         f"video {video_id!r} out, or call drop_unreadable() first]") from e
+                self._leave_out({ann_index: e})
+                continue
+            self._check_duration(ann_index, clip)
             return self._item(self.annotations[ann_index], key, clip)
-        raise UnLocDataError(f"{self.video_dir}: no readable video among the {len(self.entries)} items")
+        raise UnLocDataError(f"{self.video_dir}: no readable video is left in this {self.task} dataset")
+
+    def _check_duration(self, ann_index: int, clip: VideoClip):
+        "Warn once when the annotation's duration and the video's disagree by more than 10% and 1 s."
+        ann, path = self.annotations[ann_index], str(self.paths[ann_index])
+        off = ann.duration is not None and abs(ann.duration - clip.duration) > max(1.0, 0.1 * clip.duration)
+        if off and path not in self._reported:
+            self._reported.add(path)
+            warnings.warn(UnLocDataWarning(f"{path}: video {ann.video_id!r} lasts {clip.duration:.2f} s but its "
+                                           f"annotation says {ann.duration:.2f} s: its segments may not line up with "
+                                           "its frames", path, "duration_mismatch", 1), stacklevel=3)
+
+    def _leave_out(self, errors: Mapping[int, UnLocDataError]):
+        "Forget the annotations at these indices, one warning each: their items, paths and cached frames go."
+        for i, error in errors.items():
+            items = sum(ann_index == i for ann_index, _ in self.entries)
+            message = f"left out video {self.annotations[i].video_id!r} and its {items} items: {error}"
+            warnings.warn(UnLocDataWarning(message, str(self.paths[i]), "bad_video", 1), stacklevel=3)
+        self.left_out += [self.annotations[i].video_id for i in errors]
+        keep = [i for i in range(len(self.annotations)) if i not in errors]
+        renumber = {old: new for new, old in enumerate(keep)}
+        self.annotations, self.paths = [self.annotations[i] for i in keep], [self.paths[i] for i in keep]
+        if self.cache is not None: self.cache = {renumber[i]: c for i, c in self.cache.items() if i in renumber}
+        self._tokens = {renumber[i]: t for i, t in self._tokens.items() if i in renumber}
+        self.entries = self._make_entries()
+
+    def drop_unreadable(self) -> list[str]:
+        "Decode every video now (kept when caching); leave out those that fail, one warning each; returns their ids."
+        errors = {}
+        for i in range(len(self.annotations)):
+            try: self._clip(i)
+            except UnLocDataError as e:
+                if self.strict: raise
+                errors[i] = e
+        ids = [self.annotations[i].video_id for i in errors]
+        if errors: self._leave_out(errors)
+        if not self.entries:
+            raise UnLocDataError(f"{self.video_dir}: no video of this {self.task} dataset can be decoded")
+        return ids
 
     def _decoded(self, ann_index: int) -> VideoClip:
         "The decoded, uncropped clip of an annotation's video; kept in memory when the dataset caches."

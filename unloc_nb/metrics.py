@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 import numpy as np
@@ -32,10 +34,51 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% auto #0
-__all__ = ['ANET_TIOU_THRESHOLDS', 'QVH_IOU_THRESHOLDS', 'QVH_BUCKETS', 'segment_iou', 'moment_iou', 'greedy_match',
-           'interpolated_ap', 'tal_average_precision', 'tal_map', 'read_anet_ground_truth', 'read_anet_predictions',
-           'evaluate_tal_files', 'mr_recall', 'read_mr_ground_truth', 'evaluate_mr_files', 'highlight_ap', 'qvh_eval',
-           'evaluate_qvh_files', 'segmentation_metrics', 'unloc_eval']
+__all__ = ['INVALID_CHOICES', 'ANET_TIOU_THRESHOLDS', 'QVH_IOU_THRESHOLDS', 'QVH_BUCKETS', 'QVH_MAX_DURATION', 'segment_iou',
+           'moment_iou', 'greedy_match', 'interpolated_ap', 'tal_average_precision', 'tal_map',
+           'read_anet_ground_truth', 'read_anet_predictions', 'evaluate_tal_files', 'mr_recall', 'read_mr_ground_truth',
+           'evaluate_mr_files', 'highlight_ap', 'qvh_eval', 'evaluate_qvh_files', 'segmentation_metrics', 'unloc_eval']
+
+# %% ../nbs/10_metrics.ipynb #b2c3d401
+INVALID_CHOICES = ("error", "drop", "keep")  # what an evaluator does with a non-finite or reversed prediction
+
+def _show(value, width: int = 60) -> str:
+    "repr(value) cut to `width` characters, for error messages."
+    try: text = repr(value)
+    except ValueError: text = f"<{type(value).__name__} too long to print>"
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+def _check_invalid(invalid: str) -> str:
+    if invalid not in INVALID_CHOICES: raise _bad(f"invalid={invalid!r}: expected one of {', '.join(INVALID_CHOICES)}")
+    return invalid
+
+def _why_invalid(start: float, end: float, score: float, invalid: str) -> str | None:
+    "Why a prediction cannot be scored under `invalid` ('is not finite', 'ends before it starts'), or None."
+    if not (math.isfinite(start) and math.isfinite(end) and math.isfinite(score)): return "is not finite"
+    if start > end and invalid != "keep": return "ends before it starts"
+    return None
+
+def _report_invalid(problems: list[str], invalid: str, source: str):
+    "Raise on the first of `problems` (each 'entry: what is wrong'), or, when dropping them, warn once with the count."
+    if not problems: return
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    if invalid != "drop":
+        raise _bad(f"{source}: {problems[0]}{more}; invalid='drop' (unloc-eval --invalid drop) leaves such "
+                   "predictions out")
+    try: from unloc_nb.data import UnLocDataWarning
+    except ImportError: UnLocDataWarning = lambda message, *_: UserWarning(message)
+    warnings.warn(UnLocDataWarning(f"{source}: left out {len(problems)} predictions that are not finite or end before "
+                                   f"they start (first: {problems[0]})", source, "invalid_prediction", len(problems)),
+                  stacklevel=3)
+
+def _thresholds(values, name: str = "tIoU threshold") -> np.ndarray:
+    "(T,) float64 thresholds, each in (0, 1]; UnLocDataError otherwise."
+    try: array = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError): raise _bad(f"{name}s should be numbers, got {_show(values)}") from None
+    if len(array) == 0: raise _bad(f"no {name} given")
+    outside = array[~((array > 0) & (array <= 1))]  # NaN fails both comparisons
+    if len(outside): raise _bad(f"{name} {outside[0]:g} is outside (0, 1]")
+    return array
 
 # %% ../nbs/10_metrics.ipynb #76770209
 def _tiou(p_start, p_end, g_start, g_end):
@@ -236,7 +279,7 @@ ANET_TIOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # the evaluator's default, va
 
 def _score_array(scores: list) -> np.ndarray:
     "Scores as pandas would hold them: int64 when every score is an int, else float64."
-    if scores and all(type(s) is int for s in scores): return np.asarray(scores, dtype=np.int64)
+    if scores and all(type(s) is int and -2**63 <= s < 2**63 for s in scores): return np.asarray(scores, dtype=np.int64)
     return np.asarray(scores, dtype=np.float64)
 
 def tal_average_precision(
@@ -272,20 +315,61 @@ def tal_average_precision(
     return _interpolated_ap_sparse(t_idx, tp_class, p_idx - bounds[tp_class], np.bincount(gt_label, minlength=num_classes),
                                    len(tiou_thresholds))
 
+# %% ../nbs/10_metrics.ipynb #b2c3d403
+def _rows(mapping, width: int, name: str, source: str) -> list[tuple]:
+    "(video, index, row) of a {video: [row, ...]} mapping whose rows have `width` fields, the first two numbers."
+    if not isinstance(mapping, Mapping):
+        raise _bad(f"{source}: expected a mapping of video to {name}, got {_show(mapping)}")
+    out = []
+    for video, items in mapping.items():
+        for i, row in enumerate(items):
+            if not isinstance(row, (list, tuple)) or len(row) != width:
+                raise _bad(f"{source}: {name}[{video!r}][{i}] = {_show(row)} should have {width} fields")
+            where = f"{source}: {name}[{video!r}][{i}]"
+            try: numbers = [float(row[0]), float(row[1])] + ([float(row[3])] if width == 4 else [])
+            except (TypeError, ValueError, OverflowError):
+                raise _bad(f"{where} = {_show(row)}: start, end and score should be numbers") from None
+            try: hash(row[2])
+            except TypeError: raise _bad(f"{where}: label {_show(row[2])} is not hashable") from None
+            out.append((video, i, numbers))
+    return out
+
+def _check_tal_ground_truth(ground_truth: Mapping, source: str):
+    "Refuse a ground-truth segment that is not finite or ends before it starts."
+    for video, i, (start, end) in _rows(ground_truth, 3, "ground_truth", source):
+        if not (math.isfinite(start) and math.isfinite(end) and start <= end):
+            raise _bad(f"{source}: ground_truth[{video!r}][{i}]: segment [{start}, {end}] is not a finite [start, end]")
+
+def _screen_tal_predictions(predictions: Mapping, invalid: str, source: str) -> dict:
+    "The predictions that can be scored; `invalid` says if the others are an error, dropped, or (reversed) kept."
+    problems, bad = [], set()
+    for video, i, (start, end, score) in _rows(predictions, 4, "results", source):
+        if (why := _why_invalid(start, end, score, invalid)) is not None:
+            problems.append(f"results[{video!r}][{i}]: segment [{start}, {end}] with score {score} {why}")
+            bad.add((video, i))
+    _report_invalid(problems, invalid, source)
+    kept = {video: [row for i, row in enumerate(rows) if (video, i) not in bad] for video, rows in predictions.items()}
+    if bad and not any(kept.values()): raise _bad(f"{source}: every one of the {len(bad)} predictions is invalid")
+    return kept
+
 # %% ../nbs/10_metrics.ipynb #96c36f4e
 def tal_map(
     ground_truth: Mapping[str, Sequence],  # video -> [(start, end, label), ...] of the evaluated subset, file order
     predictions: Mapping[str, Sequence],  # video -> [(start, end, label, score), ...], file order
     tiou_thresholds: Sequence[float] = ANET_TIOU_THRESHOLDS,
     source: str = "predictions",  # named in error messages (e.g. the prediction file)
+    invalid: str = "error",  # non-finite or reversed predictions: 'error' | 'drop' | 'keep' (reversed ones only)
+    gt_source: str = "ground truth",  # named in error messages
 ) -> dict:
     "ActivityNet detection metric: {'tiou_thresholds', 'mAP', 'average_mAP', 'ap_per_class'}."
+    thresholds = _thresholds(tiou_thresholds)
+    _check_tal_ground_truth(ground_truth, gt_source)
+    predictions = _screen_tal_predictions(predictions, _check_invalid(invalid), source)
     video_index: dict = {}
     def flatten(mapping: Mapping, width: int):  # -> (N,) video ids, per-video offsets, the `width` columns
         counts, rows = [], []
         for video, items in mapping.items():
             video_index.setdefault(video, len(video_index)); counts.append(len(items)); rows.extend(items)
-        if any(len(r) != width for r in rows): raise ValueError(f"every entry must have {width} fields")
         vids = np.repeat(np.array([video_index[v] for v in mapping], dtype=np.int64), counts)
         return vids, np.cumsum(counts), [[r[i] for r in rows] for i in range(width)]  # columns
     gt_video, _, (gt_start, gt_end, gt_labels) = flatten(ground_truth, 3)
@@ -298,7 +382,6 @@ def tal_map(
         video = list(predictions)[v]
         raise _bad(f"{source}: results[{video!r}][{i - (offsets[v - 1] if v else 0)}]: label {p_labels[i]!r} "
                              f"is not a class of the ground truth ({len(class_index)} classes)")
-    thresholds = np.asarray(tiou_thresholds, dtype=np.float64)
     ap = tal_average_precision(gt_video, np.stack([np.asarray(gt_start, float), np.asarray(gt_end, float)], -1),
                                gt_label, pred_video, np.stack([np.asarray(p_start, float), np.asarray(p_end, float)], -1),
                                pred_label, _score_array(list(p_scores)), len(class_index), thresholds)
@@ -307,35 +390,62 @@ def tal_map(
             "ap_per_class": {label: ap[:, c].tolist() for label, c in class_index.items()}}
 
 # %% ../nbs/10_metrics.ipynb #7a55e20c
-def _load_json(path) -> Any:
-    "Parse a JSON file, turning I/O and syntax errors into UnLocDataError."
-    try:
-        with open(path, encoding="utf-8") as f: return json.load(f)
-    except OSError as e: raise _bad(f"{path}: cannot read: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise _bad(f"{path}: not valid JSON: {e}") from None
+class _RepeatedKey(Exception):
+    "A key that appears twice in one JSON object."
 
-def _load_jsonl(path) -> list:
-    "Parse a JSON-lines file (blank lines skipped); errors name the line."
-    try: lines = Path(path).read_text(encoding="utf-8").split("\n")
+def _unique_keys(pairs: list[tuple]) -> dict:
+    "`object_pairs_hook` for json: the object as a dict, refusing a repeated key."
+    obj = {}
+    for key, value in pairs:
+        if key in obj: raise _RepeatedKey(key)
+        obj[key] = value
+    return obj
+
+def _parse(text: str, where: str) -> Any:
+    "json.loads with repeated keys refused; errors become UnLocDataError naming `where`."
+    try: return json.loads(text, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as e: raise _bad(f"{where}: key {_show(e.args[0])} appears twice in one JSON object") from None
+    except (ValueError, RecursionError) as e: raise _bad(f"{where}: not valid JSON: {_show(str(e), 120)}") from None
+
+def _read(path) -> str:
+    "The text of a regular UTF-8 file (a leading byte-order mark dropped); UnLocDataError naming the file otherwise."
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise _bad(f"{path}: cannot read: {'not a regular file' if path.exists() else 'no such file'}")
+        return path.read_text(encoding="utf-8-sig")
     except OSError as e: raise _bad(f"{path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError as e: raise _bad(f"{path}: not UTF-8 text: {e}") from None
+
+def _load_json(path) -> Any:
+    "Parse a JSON file, turning I/O and syntax errors into UnLocDataError."
+    return _parse(_read(path), str(path))
+
+def _load_jsonl(path) -> list:
+    "Parse a JSON-lines file (blank lines skipped) into [(line number, object)]; errors name the line."
     records = []
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(_read(path).split("\n"), 1):
         if not line.strip(): continue
-        try: record = json.loads(line)
-        except json.JSONDecodeError as e: raise _bad(f"{path}:{n}: not valid JSON: {e}") from None
+        record = _parse(line, f"{path}:{n}")
         if not isinstance(record, dict): raise _bad(f"{path}:{n}: expected a JSON object, got {type(record).__name__}")
         records.append((n, record))
     return records
 
-def _number(x, where: str) -> float | int:
-    if isinstance(x, bool) or not isinstance(x, (int, float)): raise _bad(f"{where}: {x!r} is not a number")
+def _number(x, where: str, finite: bool = True) -> float | int:
+    "An int or float of a JSON file (finite unless `finite=False`); UnLocDataError naming `where` otherwise."
+    if isinstance(x, bool) or not isinstance(x, (int, float)): raise _bad(f"{where}: {_show(x)} is not a number")
+    try: value = float(x)
+    except OverflowError: raise _bad(f"{where}: {_show(x)} is too large a number") from None
+    if finite and not math.isfinite(value): raise _bad(f"{where}: {x!r} is not a finite number")
     return x
 
-def _segment(x, where: str) -> tuple[float, float]:
+def _segment(x, where: str, ground_truth: bool = True) -> tuple[float, float]:
+    "(start, end) of a [start, end] list; a ground-truth segment must be finite and ordered."
     if not isinstance(x, (list, tuple)) or len(x) < 2:
-        raise _bad(f"{where}: segment {x!r} is not a [start, end] pair")
-    return float(_number(x[0], where)), float(_number(x[1], where))
+        raise _bad(f"{where}: segment {_show(x)} is not a [start, end] pair")
+    start, end = float(_number(x[0], where, ground_truth)), float(_number(x[1], where, ground_truth))
+    if ground_truth and start > end: raise _bad(f"{where}: segment [{start}, {end}] ends before it starts")
+    return start, end
 
 def _field(d, key: str, where: str, kind=None):
     if not isinstance(d, dict): raise _bad(f"{where}: expected an object, got {type(d).__name__}")
@@ -357,7 +467,7 @@ def read_anet_ground_truth(path, subset: str = "validation") -> dict:
     return out
 
 def read_anet_predictions(path) -> dict:
-    "ActivityNet submission {video: [(start, end, label, score), ...]} in file order."
+    "ActivityNet submission {video: [(start, end, label, score), ...]} in file order (numbers not yet screened)."
     results = _field(_load_json(path), "results", str(path), dict)
     out = {}
     for video, items in results.items():
@@ -365,31 +475,67 @@ def read_anet_predictions(path) -> dict:
         rows = []
         for i, item in enumerate(items):
             where = f"{path}: results[{video!r}][{i}]"
-            start, end = _segment(_field(item, "segment", where), where)
-            rows.append((start, end, _field(item, "label", where, str), _number(_field(item, "score", where), where)))
+            start, end = _segment(_field(item, "segment", where), where, ground_truth=False)
+            rows.append((start, end, _field(item, "label", where, str),
+                         _number(_field(item, "score", where), where, finite=False)))
         out[video] = rows
     return out
 
 def evaluate_tal_files(ground_truth_path, predictions_path, subset: str = "validation",
-                       tiou_thresholds: Sequence[float] = ANET_TIOU_THRESHOLDS) -> dict:
+                       tiou_thresholds: Sequence[float] = ANET_TIOU_THRESHOLDS, invalid: str = "error") -> dict:
     "The ActivityNet detection metric of a submission file against a ground-truth file."
+    thresholds = _thresholds(tiou_thresholds)
     gt = read_anet_ground_truth(ground_truth_path, subset)
     if not any(gt.values()): raise _bad(f"{ground_truth_path}: no annotated video in subset {subset!r}")
-    return tal_map(gt, read_anet_predictions(predictions_path), tiou_thresholds, source=str(predictions_path))
+    predictions = read_anet_predictions(predictions_path)
+    if not any(predictions.values()): raise _bad(f"{predictions_path}: no prediction in 'results'")
+    return tal_map(gt, predictions, thresholds, source=str(predictions_path), invalid=invalid,
+                   gt_source=str(ground_truth_path))
 
 # %% ../nbs/10_metrics.ipynb #dbd7fdd6
+def _mr_ground_truth(gt_windows) -> np.ndarray:
+    "(Q, 2) float64 ground-truth moments, each finite and ordered; UnLocDataError otherwise."
+    try: windows = np.asarray(gt_windows, dtype=np.float64).reshape(-1, 2)
+    except (TypeError, ValueError, OverflowError):
+        raise _bad("ground-truth moments should be [start, end] numbers") from None
+    bad = np.flatnonzero(~(np.isfinite(windows).all(1) & (windows[:, 0] <= windows[:, 1])))
+    if len(bad):
+        raise _bad(f"ground-truth query {bad[0]}: moment {windows[bad[0]].tolist()} is not a finite [start, end]")
+    return windows
+
+def _screen_mr_predictions(pred_windows: Sequence, num_queries: int, invalid: str, source: str) -> list[np.ndarray]:
+    "Per query an (n_q, 3) float64 array of the predictions that can be scored (`invalid` says what to do with others)."
+    if len(pred_windows) != num_queries:
+        raise _bad(f"{source}: {num_queries} ground-truth queries but {len(pred_windows)} prediction lists")
+    out, problems = [], []
+    for q, windows in enumerate(pred_windows):
+        try: rows = np.asarray(windows, dtype=np.float64).reshape(-1, 3)
+        except (TypeError, ValueError, OverflowError):
+            raise _bad(f"{source}: query {q}: predictions should be [start, end, score] numbers, "
+                       f"got {_show(windows)}") from None
+        why = [_why_invalid(*row, invalid) for row in rows.tolist()]
+        problems += [f"query {q} window {i}: {rows[i].tolist()} {w}" for i, w in enumerate(why) if w]
+        out.append(rows[[w is None for w in why]] if any(why) else rows)
+    _report_invalid(problems, invalid, source)
+    return out
+
 def mr_recall(
     gt_windows,  # (Q, 2) the ground-truth moment of every query, seconds
     pred_windows: Sequence,  # per query an (n_q, 3) array-like of [start, end, score]; n_q may be 0
     ns: Sequence[int] = (1, 5),
     ious: Sequence[float] = (0.3, 0.5, 0.7),
+    invalid: str = "error",  # non-finite or reversed predictions: 'error' | 'drop' | 'keep' (reversed ones only)
+    source: str = "predictions",  # named in error messages
 ) -> dict:
     "{'R1@0.3': ..., 'R5@0.7': ..., 'mIoU': ...} as fractions over queries."
-    gt_windows = np.asarray(gt_windows, dtype=np.float64).reshape(-1, 2)
+    if not ns or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in ns):
+        raise _bad(f"ns should be whole numbers >= 1, got {_show(ns)}")
+    _thresholds(ious, "IoU threshold")
+    gt_windows = _mr_ground_truth(gt_windows)
+    pred_windows = _screen_mr_predictions(pred_windows, len(gt_windows), _check_invalid(invalid), source)
     num_q, top = len(gt_windows), max(ns)
     counts = np.array([len(p) for p in pred_windows], dtype=np.int64)
-    if len(counts) != num_q: raise ValueError(f"{num_q} ground-truth queries but {len(counts)} prediction lists")
-    flat = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 3) for p in pred_windows] + [np.zeros((0, 3))])
+    flat = np.concatenate([p for p in pred_windows] + [np.zeros((0, 3))])
     query = np.repeat(np.arange(num_q), counts)
     order = np.lexsort((-flat[:, 2], query))  # by query, then decreasing score; stable
     rank = _rank_within_runs(query[order])
@@ -415,37 +561,60 @@ def read_mr_ground_truth(path) -> list[tuple[str, str, float, float]]:
             if len(stamps) != len(sents):
                 raise _bad(f"{where}: {len(stamps)} timestamps but {len(sents)} sentences")
             for i, (stamp, sent) in enumerate(zip(stamps, sents)):
-                queries.append((vid, str(sent).strip(), *_segment(stamp, f"{where}['timestamps'][{i}]")))
+                queries.append((vid, _sentence(sent, f"{where}['sentences'][{i}]"),
+                                *_segment(stamp, f"{where}['timestamps'][{i}]")))
         return queries
-    try: lines = path.read_text(encoding="utf-8").split("\n")
-    except (OSError, UnicodeDecodeError) as e: raise _bad(f"{path}: cannot read: {e}") from None
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(_read(path).split("\n"), 1):
         if not line.strip(): continue
         head, sep, sent = line.partition("##")
         parts = head.split()
-        if not sep or len(parts) != 3: raise _bad(f"{path}:{n}: expected 'vid start end##sentence', got {line!r}")
+        if not sep or len(parts) != 3:
+            raise _bad(f"{path}:{n}: expected 'vid start end##sentence', got {_show(line, 120)}")
         try: start, end = float(parts[1]), float(parts[2])
         except ValueError: raise _bad(f"{path}:{n}: start/end {parts[1]!r} {parts[2]!r} are not numbers") from None
-        queries.append((parts[0], sent.strip(), start, end))
+        if not (math.isfinite(start) and math.isfinite(end) and start <= end):
+            raise _bad(f"{path}:{n}: moment [{start}, {end}] is not a finite [start, end]")
+        queries.append((parts[0], _sentence(sent, f"{path}:{n}: sentence"), start, end))
     return queries
 
-def _windows(d, where: str, key: str = "pred_relevant_windows", width: int = 3) -> list:
+def _sentence(text, where: str) -> str:
+    "A query sentence with surrounding whitespace stripped; UnLocDataError when it is not a string or is blank."
+    if not isinstance(text, str) or not text.strip(): raise _bad(f"{where}: {_show(text)} is not a non-empty sentence")
+    return text.strip()
+
+def _windows(d, where: str, key: str = "pred_relevant_windows", width: int = 3, invalid: str = "error",
+             problems: list | None = None) -> list:
+    "The windows of a line; ground truth (width 2) must be finite and ordered, predictions are screened by `invalid`."
     windows = _field(d, key, where, list)
+    kept = []
     for i, w in enumerate(windows):
-        if not isinstance(w, (list, tuple)) or len(w) < width:
-            raise _bad(f"{where}: {key}[{i}] = {w!r} should be [start, end{', score' if width == 3 else ''}]")
-        for x in w[:width]: _number(x, f"{where}: {key}[{i}]")
-    return windows
+        if not isinstance(w, (list, tuple)) or len(w) < width or (width == 2 and len(w) != 2):
+            raise _bad(f"{where}: {key}[{i}] = {_show(w)} should be [start, end{', score' if width == 3 else ''}]")
+        values = [float(_number(x, f"{where}: {key}[{i}]", finite=width == 2)) for x in w[:width]]
+        if width == 2:
+            if values[0] > values[1]: raise _bad(f"{where}: {key}[{i}] = {_show(w)} ends before it starts")
+        elif (why := _why_invalid(*values, invalid)) is not None:
+            problem = f"line {where.rsplit(':', 1)[-1]}: {key}[{i}] = {_show(w)} {why}"
+            if problems is None: _report_invalid([problem], invalid, where.rsplit(":", 1)[0])  # raises unless dropping
+            else: problems.append(problem)
+            continue
+        kept.append(w)
+    return kept
 
 def evaluate_mr_files(ground_truth_path, predictions_path, ns: Sequence[int] = (1, 5),
-                      ious: Sequence[float] = (0.3, 0.5, 0.7)) -> dict:
+                      ious: Sequence[float] = (0.3, 0.5, 0.7), invalid: str = "error") -> dict:
     "R@n at IoU m and mIoU of a JSON-lines prediction file against a Charades-STA / ActivityNet Captions file."
     queries = read_mr_ground_truth(ground_truth_path)
+    if not queries: raise _bad(f"{ground_truth_path}: no query")
+    lines, problems = _load_jsonl(predictions_path), []
+    if not lines: raise _bad(f"{predictions_path}: no prediction line")
     by_key: dict[tuple, list] = {}
-    for n, d in _load_jsonl(predictions_path):
+    for n, d in lines:
         where = f"{predictions_path}:{n}"
         key = (str(_field(d, "vid", where)), str(_field(d, "query", where, str)).strip())
-        by_key.setdefault(key, []).append((n, [w[:3] for w in _windows(d, where)]))
+        windows = _windows(d, where, invalid=_check_invalid(invalid), problems=problems)
+        by_key.setdefault(key, []).append((n, [w[:3] for w in windows]))
+    _report_invalid(problems, invalid, str(predictions_path))
     gt_count: dict[tuple, int] = {}
     for vid, sent, *_ in queries: gt_count[(vid, sent)] = gt_count.get((vid, sent), 0) + 1
     for key, lines in by_key.items():
@@ -461,7 +630,7 @@ def evaluate_mr_files(ground_truth_path, predictions_path, ns: Sequence[int] = (
         j = seen[(vid, sent)] = seen.get((vid, sent), -1) + 1
         lines = by_key.get((vid, sent), [])
         preds.append(lines[min(j, len(lines) - 1)][1] if lines else [])
-    return mr_recall([q[2:] for q in queries], preds, ns, ious)
+    return mr_recall([q[2:] for q in queries], preds, ns, ious, invalid, str(predictions_path))
 
 # %% ../nbs/10_metrics.ipynb #9b9641a0
 QVH_IOU_THRESHOLDS = [float(f"{t:.2f}") for t in np.linspace(0.5, 0.95, 10)]  # 0.5, 0.55, ..., 0.95
@@ -544,7 +713,7 @@ def highlight_ap(scores: np.ndarray, labels: np.ndarray, valid: np.ndarray) -> n
 # %% ../nbs/10_metrics.ipynb #dcc59a53
 def _qvh_highlight(sub: list, gt: list) -> dict:
     "HL-min-{Fair,Good,VeryGood}: {'HL-mAP', 'HL-Hit1'} in percent."
-    preds = {d["qid"]: d["pred_saliency_scores"] for d in sub}  # the last line of a qid wins, as in a dict
+    preds = {d["qid"]: d["pred_saliency_scores"] for d in sub}  # one line per qid (checked)
     truth = {}
     for d in gt:
         full = np.zeros((int(d["duration"] / 2), 3))
@@ -571,39 +740,62 @@ def _qvh_highlight(sub: list, gt: list) -> dict:
     return out
 
 # %% ../nbs/10_metrics.ipynb #1cf747c7
-def _check_qvh(sub: list, gt: list, mr: bool, hl: bool, sub_name: str, gt_name: str):
-    "Validate the keys the evaluation will read, naming the file and line."
+QVH_MAX_DURATION = 10**6  # seconds (11.6 days): the highlight metric holds one row per 2 s clip
+
+def _check_qids(rows: list, name: str):
+    "Refuse a qid that is not an integer or a string, or that appears on two lines of one file."
+    seen = {}
+    for n, d in rows:
+        qid = _field(d, "qid", f"{name}:{n}")
+        if isinstance(qid, bool) or not isinstance(qid, (int, str)):
+            raise _bad(f"{name}:{n}: qid {_show(qid)} should be an integer or a string")
+        if qid in seen: raise _bad(f"{name}:{n}: qid {qid!r} already appears on line {seen[qid]}")
+        seen[qid] = n
+
+def _check_qvh(sub: list, gt: list, mr: bool, hl: bool, sub_name: str, gt_name: str, invalid: str = "error") -> list:
+    "Validate every field the evaluation will read, naming the file and line; the submission's lines, screened."
+    problems, screened = [], []
     for n, d in sub:
         where = f"{sub_name}:{n}"
-        _field(d, "qid", where)
         if mr:
-            if not _windows(d, where): raise _bad(f"{where}: 'pred_relevant_windows' is empty")
+            windows = _windows(d, where, invalid=invalid, problems=problems if invalid == "drop" else None)
+            if not windows: raise _bad(f"{where}: 'pred_relevant_windows' is empty" +
+                                       (" once its invalid windows are left out" if d["pred_relevant_windows"] else ""))
+            d = {**d, "pred_relevant_windows": windows}
         if hl:
             s = _field(d, "pred_saliency_scores", where, list)
             if not s: raise _bad(f"{where}: 'pred_saliency_scores' is empty")
             for x in s: _number(x, f"{where}: pred_saliency_scores")
+        screened.append((n, d))
+    _report_invalid(problems, invalid, sub_name)
     for n, d in gt:
         where = f"{gt_name}:{n}"
-        _field(d, "qid", where)
         if mr and not _windows(d, where, "relevant_windows", 2):
             raise _bad(f"{where}: 'relevant_windows' is empty")
         if hl:
-            clips = int(_number(_field(d, "duration", where), where) / 2)
+            duration = _number(_field(d, "duration", where), f"{where}: duration")
+            if not 0 < duration <= QVH_MAX_DURATION:
+                raise _bad(f"{where}: duration {duration!r} should be in (0, {QVH_MAX_DURATION}] seconds")
+            clips = int(duration / 2)
             ids = _field(d, "relevant_clip_ids", where, list)
             scores = _field(d, "saliency_scores", where, list)
             if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < clips for i in ids):
                 raise _bad(f"{where}: relevant_clip_ids must be clip indices in [0, {clips})")
             if len(scores) != len(ids) or any(not isinstance(s, list) or len(s) != 3 for s in scores):
                 raise _bad(f"{where}: saliency_scores must hold 3 scores for each relevant clip id")
+            for s in scores:
+                for x in s: _number(x, f"{where}: saliency_scores")
+    return screened
 
 def qvh_eval(submission: Sequence[dict], ground_truth: Sequence[dict], match_number: bool = True,
-             sub_name: str = "submission", gt_name: str = "ground truth") -> dict:
+             sub_name: str = "submission", gt_name: str = "ground truth", invalid: str = "error") -> dict:
     "moment_detr's eval_submission: the nested dict with 'brief', the HL-min-* blocks and the MR buckets."
+    _check_invalid(invalid)
     sub = [x if isinstance(x, tuple) else (i + 1, x) for i, x in enumerate(submission)]  # (line, record)
     gt = [x if isinstance(x, tuple) else (i + 1, x) for i, x in enumerate(ground_truth)]
     if not sub: raise _bad(f"{sub_name}: no submission line")
-    for name, rows in ((sub_name, sub), (gt_name, gt)):
-        for n, d in rows: _field(d, "qid", f"{name}:{n}")
+    _check_qids(sub, sub_name)
+    _check_qids(gt, gt_name)
     sub_qids, gt_qids = {d["qid"] for _, d in sub}, {d["qid"] for _, d in gt}
     if match_number and sub_qids != gt_qids:
         only_sub, only_gt = sorted(map(str, sub_qids - gt_qids))[:5], sorted(map(str, gt_qids - sub_qids))[:5]
@@ -614,7 +806,7 @@ def qvh_eval(submission: Sequence[dict], ground_truth: Sequence[dict], match_num
     gt = [(n, d) for n, d in gt if d["qid"] in shared]
     if not sub: raise _bad(f"{sub_name} / {gt_name}: no qid in common")
     mr, hl = "pred_relevant_windows" in sub[0][1], "pred_saliency_scores" in sub[0][1]
-    _check_qvh(sub, gt, mr, hl, sub_name, gt_name)
+    sub = _check_qvh(sub, gt, mr, hl, sub_name, gt_name, invalid)
     sub, gt = [d for _, d in sub], [d for _, d in gt]
     metrics, brief = {}, {}
     if mr:
@@ -636,10 +828,10 @@ def qvh_eval(submission: Sequence[dict], ground_truth: Sequence[dict], match_num
         brief.update({f"{k}-{sub_k.split('-')[1]}": v[sub_k] for k, v in highlight.items() for sub_k in v})
     return {"brief": brief, **dict(sorted(metrics.items()))}
 
-def evaluate_qvh_files(ground_truth_path, submission_path, match_number: bool = True) -> dict:
+def evaluate_qvh_files(ground_truth_path, submission_path, match_number: bool = True, invalid: str = "error") -> dict:
     "qvh_eval of a JSON-lines submission against a JSON-lines ground truth (e.g. highlight_val_release.jsonl)."
     return qvh_eval(_load_jsonl(submission_path), _load_jsonl(ground_truth_path), match_number,
-                    str(submission_path), str(ground_truth_path))
+                    str(submission_path), str(ground_truth_path), invalid)
 
 # %% ../nbs/10_metrics.ipynb #5c8667d3
 def segmentation_metrics(
@@ -654,6 +846,7 @@ def segmentation_metrics(
         frame_mask.cpu() if hasattr(frame_mask, "cpu") else frame_mask, dtype=bool)
     scores = logits.transpose(1, 0, 2)[:, mask]  # (C, F) valid frames only
     truth = labels[mask]  # (F,)
+    if not np.isfinite(scores).all(): raise _bad("frame logits: some valid frames have logits that are not finite")
     if len(truth) == 0: return {"frame_accuracy": 0.0, "mAP": 0.0}
     predicted = np.where(scores.max(axis=0) > 0, scores.argmax(axis=0), -1)
     accuracy = float(np.mean(predicted == truth))
@@ -670,30 +863,64 @@ def segmentation_metrics(
     return {"frame_accuracy": accuracy, "mAP": float(ap[has_pos].mean()) if has_pos.any() else 0.0}
 
 # %% ../nbs/10_metrics.ipynb #3366cdc4
-def unloc_eval(argv: Sequence[str] | None = None) -> int:
-    "Console script `unloc-eval`: evaluate a prediction file; prints one JSON object, returns the exit status."
+def _threshold_flag(text: str) -> float:
+    "argparse type of a tIoU threshold: a number in (0, 1]."
+    try: value = float(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1: raise argparse.ArgumentTypeError(f"{text} is outside (0, 1]")
+    return value
+
+def _eval_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unloc-eval", description="Evaluate UnLoc predictions with the official "
                                      "metrics (ActivityNet detection mAP, QVHighlights, moment-retrieval recall).")
     parser.add_argument("--task", required=True, choices=["tal", "qvh", "mr"], help="which metric")
     parser.add_argument("--ground-truth", required=True, help="ground-truth file in the dataset's official format")
     parser.add_argument("--predictions", required=True, help="prediction / submission file")
-    parser.add_argument("--subset", default="validation", help="tal: the ground-truth subset to evaluate")
-    parser.add_argument("--tiou-thresholds", type=float, nargs="+", default=None,
-                        help="tal: tIoU thresholds (default 0.5:0.05:0.95 as np.linspace(0.5, 0.95, 10))")
+    parser.add_argument("--subset", default=None, help="tal: the ground-truth subset to evaluate (default validation)")
+    parser.add_argument("--tiou-thresholds", type=_threshold_flag, nargs="+", default=None,
+                        help="tal: tIoU thresholds in (0, 1] (default 0.5:0.05:0.95 as np.linspace(0.5, 0.95, 10))")
     parser.add_argument("--shared-qids-only", action="store_true",
                         help="qvh: evaluate the qids present in both files instead of requiring the same qids")
+    parser.add_argument("--invalid", choices=INVALID_CHOICES, default="error",
+                        help="non-finite or reversed predictions: error (default), drop them with a count on stderr, "
+                             "or keep reversed ones as the official evaluators score them")
+    return parser
+
+def _evaluate(args) -> dict:
+    "The result of the evaluation `args` ask for."
+    if args.task == "tal":
+        thresholds = ANET_TIOU_THRESHOLDS if args.tiou_thresholds is None else args.tiou_thresholds
+        return evaluate_tal_files(args.ground_truth, args.predictions, args.subset or "validation", thresholds,
+                                  args.invalid)
+    if args.task == "qvh":
+        return evaluate_qvh_files(args.ground_truth, args.predictions, not args.shared_qids_only, args.invalid)
+    return evaluate_mr_files(args.ground_truth, args.predictions, invalid=args.invalid)
+
+def unloc_eval(argv: Sequence[str] | None = None) -> int:
+    "Console script `unloc-eval`: evaluate a prediction file; prints one JSON object, returns the exit status."
+    parser = _eval_parser()
     args = parser.parse_args(argv)
-    try:
-        if args.task == "tal":
-            thresholds = ANET_TIOU_THRESHOLDS if args.tiou_thresholds is None else args.tiou_thresholds
-            result = evaluate_tal_files(args.ground_truth, args.predictions, args.subset, thresholds)
-        elif args.task == "qvh":
-            result = evaluate_qvh_files(args.ground_truth, args.predictions, match_number=not args.shared_qids_only)
-        else:
-            result = evaluate_mr_files(args.ground_truth, args.predictions)
-    except ValueError as e:
-        if not isinstance(e, _error_class()): raise
-        print(f"unloc-eval: error: {e}", file=sys.stderr)
-        return 1
+    others = {"--subset": args.subset is not None and args.task != "tal",
+              "--tiou-thresholds": args.tiou_thresholds is not None and args.task != "tal",
+              "--shared-qids-only": args.shared_qids_only and args.task != "qvh"}
+    for flag, misplaced in others.items():
+        if misplaced: parser.error(f"{flag} does not apply to --task {args.task}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try: result = _evaluate(args)
+        except ValueError as e:
+            if not isinstance(e, _error_class()): return _internal_error(e)
+            print(f"unloc-eval: error: {e}", file=sys.stderr)
+            return 2
+        except (MemoryError, RecursionError) as e:
+            print(f"unloc-eval: error: an input is too large or too deeply nested ({type(e).__name__})",
+                  file=sys.stderr)
+            return 2
+        except Exception as e: return _internal_error(e)
+    for w in caught: print(f"unloc-eval: warning: {w.message}", file=sys.stderr)
     print(json.dumps(result))
     return 0
+
+def _internal_error(e: Exception) -> int:
+    print(f"unloc-eval: internal error: {type(e).__name__}: {e} (please report this with the files)", file=sys.stderr)
+    return 1

@@ -31,8 +31,9 @@ def api(url: str, token: str, path: str, method: str = "GET"):
 @pytest.fixture
 def lab(tmp_path):
     "JupyterLab serving a copy of the demo notebook; its kernels see this checkout's unloc_nb (PYTHONPATH)."
-    if not Path(CHROMIUM).is_file(): pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package 'chromium'; .ci/run installs it)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright; dev requirement)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package 'chromium'; .ci/run installs it)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (a dev requirement)")
     root = tmp_path / "nbs"
     root.mkdir()
     shutil.copy(REPO / "nbs" / "15_demo.ipynb", root)
@@ -65,7 +66,8 @@ def lab(tmp_path):
         yield url, token
     finally:
         try:
-            for kernel in api(url, token, "/api/kernels") or []: api(url, token, f"/api/kernels/{kernel['id']}", "DELETE")
+            for kernel in api(url, token, "/api/kernels") or []:
+                api(url, token, f"/api/kernels/{kernel['id']}", "DELETE")
         except OSError: pass
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)

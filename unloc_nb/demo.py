@@ -46,79 +46,93 @@ TASK_NAMES = {"mr": "moment retrieval", "tal": "temporal action localization", "
               "hl": "highlight detection"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
-def localization_figure(pred: VideoPrediction, result: dict | None = None, gt: Mapping | None = None,
-                        levels: bool = False, frames: int = 24, max_curves: int = 10):
-    "One plotly figure of a prediction: frame strip, per-frame curves, ranked segments (and ground truth) on one time axis."
+def _frame_strip(fig, pred: VideoPrediction, frames: int) -> list[tuple[float, str]]:
+    "Row 1: thumbnails along time, an invisible hover trace and the large frame; returns (time, image) per thumbnail."
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    result = result or rank_prediction(pred)
-    duration = pred.duration
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, row_heights=[0.18, 0.42, 0.40], vertical_spacing=0.07,
-                        subplot_titles=("frames read", "per-frame " + ("class scores" if pred.task == "as" else "relevancy"),
-                                        "segments (opacity = score)" + (" and ground truth (hatched)" if gt else "")))
-    # row 1: thumbnails, an invisible hover trace, and the large frame the slider shows
-    big = None
-    if pred.thumbnails is not None:
-        picks = torch.linspace(0, len(pred.thumbnails) - 1, min(frames, len(pred.thumbnails))).round().long()
-        width = duration / len(picks)
-        for j, i in enumerate(picks.tolist()):
-            fig.add_layout_image(source=frame_uri(pred.thumbnails[i]), x=j * width, y=1, sizex=width, sizey=1, xref="x",
-                                 yref="y", xanchor="left", yanchor="top", sizing="stretch", layer="below")
-        times = pred.frame_times[picks].tolist()
-        fig.add_trace(go.Scatter(x=[(j + 0.5) * width for j in range(len(picks))], y=[0.5] * len(picks), mode="markers",
-                                 marker=dict(size=18, opacity=0), name="frames", showlegend=False,
-                                 hovertemplate=[f"frame read at {t:.1f} s<extra></extra>" for t in times]), row=1, col=1)
-        big = [frame_uri(pred.thumbnails[i]) for i in picks.tolist()]
-        fig.add_layout_image(source=big[0], x=1.0, y=1.0, sizex=0.2, sizey=0.3, xref="paper", yref="paper",
-                             xanchor="right", yanchor="top", sizing="contain")
     fig.update_yaxes(range=[0, 1], showticklabels=False, showgrid=False, row=1, col=1)
     fig.update_xaxes(showgrid=False, row=1, col=1)
-    # row 2: per-frame curves
+    if pred.thumbnails is None: return []
+    picks = torch.linspace(0, len(pred.thumbnails) - 1, min(frames, len(pred.thumbnails))).round().long().tolist()
+    width = pred.duration / len(picks)
+    shown = [(float(pred.frame_times[i]), frame_uri(pred.thumbnails[i])) for i in picks]
+    for j, (_, uri) in enumerate(shown):
+        fig.add_layout_image(source=uri, x=j * width, y=1, sizex=width, sizey=1, xref="x", yref="y", xanchor="left",
+                             yanchor="top", sizing="stretch", layer="below")
+    fig.add_trace(go.Scatter(x=[(j + 0.5) * width for j in range(len(picks))], y=[0.5] * len(picks), mode="markers",
+                             marker=dict(size=18, opacity=0), name="frames", showlegend=False,
+                             hovertemplate=[f"frame read at {t:.1f} s<extra></extra>" for t, _ in shown]), row=1, col=1)
+    fig.add_layout_image(source=shown[0][1], x=1.0, y=1.0, sizex=0.2, sizey=0.3, xref="paper", yref="paper",
+                         xanchor="right", yanchor="top", sizing="contain")  # the frame at the slider's time
+    return shown
+
+def _curves(fig, pred: VideoPrediction, levels: bool, max_curves: int):
+    "Row 2: per-frame relevancy (level 0 or every level), saliency (hl), class scores (as)."
+    import plotly.graph_objects as go
+    dashes = ["solid", "dash", "dot", "dashdot"]
     for k, text in enumerate(pred.texts[:max_curves]):
         colour = PALETTE[k % len(PALETTE)]
         if pred.task == "as":
-            fig.add_trace(go.Scatter(x=pred.frame_times.tolist(), y=pred.frame_scores[k].tolist(), name=text, mode="lines",
-                                     line=dict(color=colour), legendgroup=text), row=2, col=1)
+            fig.add_trace(go.Scatter(x=pred.frame_times.tolist(), y=pred.frame_scores[k].tolist(), mode="lines",
+                                     name=text, line=dict(color=colour), legendgroup=text), row=2, col=1)
             continue
         for level in range(len(pred.relevancy) if levels else 1):
-            fig.add_trace(go.Scatter(x=pred.level_times[level].tolist(), y=pred.relevancy[level][k].tolist(), mode="lines",
-                                     name=f"{text} (level {level})" if levels else text, legendgroup=text,
-                                     line=dict(color=colour, dash=["solid", "dash", "dot", "dashdot"][level % 4],
-                                               width=2 if level == 0 else 1)), row=2, col=1)
+            line = dict(color=colour, dash=dashes[level % 4], width=2 if level == 0 else 1)
+            fig.add_trace(go.Scatter(x=pred.level_times[level].tolist(), y=pred.relevancy[level][k].tolist(),
+                                     mode="lines", name=f"{text} (level {level})" if levels else text,
+                                     legendgroup=text, line=line), row=2, col=1)
     if pred.saliency is not None:
         fig.add_trace(go.Scatter(x=pred.frame_times.tolist(), y=pred.saliency.tolist(), name="saliency", mode="lines",
                                  line=dict(color="black", dash="dash")), row=2, col=1)
     fig.update_yaxes(range=[0, 1.02], title_text="score", row=2, col=1)
-    # row 3: segments and ground truth, one row per text
+
+def _segment_bars(fig, pred: VideoPrediction, segments: Sequence[dict], gt: Mapping | None):
+    "Row 3: ground truth (hatched) and ranked segments (opacity = score), one row per text."
+    import plotly.graph_objects as go
     names = list(dict.fromkeys([*(gt or {}), *pred.texts]))
     if gt:
         rows = [(name, s, e) for name, segs in gt.items() for s, e in segs]
+        hatched = dict(color="rgba(0,0,0,0)", line=dict(color="black", width=1), pattern=dict(shape="/"))
         fig.add_trace(go.Bar(y=[r[0] for r in rows], x=[r[2] - r[1] for r in rows], base=[r[1] for r in rows],
-                             orientation="h", width=0.8, name="ground truth",
-                             marker=dict(color="rgba(0,0,0,0)", line=dict(color="black", width=1), pattern=dict(shape="/")),
-                             hovertemplate="ground truth %{base:.1f}-%{x:.1f} s<extra></extra>"), row=3, col=1)
-    segments = result["segments"]
+                             orientation="h", width=0.8, name="ground truth", marker=hatched,
+                             hovertemplate="ground truth from %{base:.1f} s<extra></extra>"), row=3, col=1)
+    colours = [PALETTE[names.index(s["label"]) % len(PALETTE)] for s in segments]
     fig.add_trace(go.Bar(y=[s["label"] for s in segments], x=[s["end"] - s["start"] for s in segments],
                          base=[s["start"] for s in segments], orientation="h", width=0.55, name="predicted",
-                         marker=dict(color=[PALETTE[names.index(s["label"]) % len(PALETTE) if s["label"] in names else 0]
-                                            for s in segments], opacity=[max(s["score"], 0.08) for s in segments]),
-                         text=[f"{s['score']:.2f}" for s in segments], textposition="inside", textfont=dict(color="black"),
-                         customdata=[[s["start"], s["end"], s["score"]] for s in segments],
-                         hovertemplate="%{y}<br>%{customdata[0]:.1f}-%{customdata[1]:.1f} s, score %{customdata[2]:.3f}"
-                                       "<extra></extra>"), row=3, col=1)
+                         marker=dict(color=colours, opacity=[max(s["score"], 0.08) for s in segments]),
+                         text=[f"{s['score']:.2f}" for s in segments], textposition="inside",
+                         textfont=dict(color="black"), customdata=[[s["start"], s["end"], s["score"]]
+                                                                   for s in segments],
+                         hovertemplate="%{y}<br>%{customdata[0]:.1f}-%{customdata[1]:.1f} s, "
+                                       "score %{customdata[2]:.3f}<extra></extra>"), row=3, col=1)
     fig.update_yaxes(categoryorder="array", categoryarray=names[::-1], row=3, col=1)
     fig.update_layout(barmode="overlay")
-    # the time axis, the cursor and its slider
-    fig.update_xaxes(range=[0, duration], domain=[0, 0.78])
-    fig.update_xaxes(title_text="time (s)", row=3, col=1)
+
+def _time_slider(fig, shown: Sequence[tuple[float, str]]):
+    "A cursor line over all rows and a slider that moves it and shows the frame read at that time (in the browser)."
     fig.add_shape(type="line", x0=0, x1=0, y0=0, y1=1, xref="x", yref="paper", line=dict(color="red", width=1))
-    if big is not None:
-        image = len(fig.layout.images) - 1
-        steps = [dict(method="relayout", label=f"{t:.1f}", args=[{"shapes[0].x0": t, "shapes[0].x1": t,
-                                                                   f"images[{image}].source": uri}])
-                 for t, uri in zip(times, big)]
-        fig.update_layout(sliders=[dict(steps=steps, active=0, x=0, len=0.78, y=-0.08, pad=dict(t=30),
-                                        currentvalue=dict(prefix="frame at ", suffix=" s"))])
+    if not shown: return
+    image = len(fig.layout.images) - 1  # the large frame
+    steps = [dict(method="relayout", label=f"{t:.1f}",
+                  args=[{"shapes[0].x0": t, "shapes[0].x1": t, f"images[{image}].source": uri}]) for t, uri in shown]
+    fig.update_layout(sliders=[dict(steps=steps, active=0, x=0, len=0.78, y=-0.08, pad=dict(t=30),
+                                    currentvalue=dict(prefix="frame at ", suffix=" s"))])
+
+# %% ../nbs/15_demo.ipynb #7c2e0a50
+def localization_figure(pred: VideoPrediction, result: dict | None = None, gt: Mapping | None = None,
+                        levels: bool = False, frames: int = 24, max_curves: int = 10):
+    "One plotly figure of a prediction: frame strip, per-frame curves, ranked segments and ground truth over time."
+    from plotly.subplots import make_subplots
+    result = result or rank_prediction(pred)
+    curves = "class scores" if pred.task == "as" else "relevancy"
+    bars = "segments (opacity = score)" + (" and ground truth (hatched)" if gt else "")
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, row_heights=[0.18, 0.42, 0.40], vertical_spacing=0.07,
+                        subplot_titles=("frames read", f"per-frame {curves}", bars))
+    shown = _frame_strip(fig, pred, frames)
+    _curves(fig, pred, levels, max_curves)
+    _segment_bars(fig, pred, result["segments"], gt)
+    fig.update_xaxes(range=[0, pred.duration], domain=[0, 0.78])
+    fig.update_xaxes(title_text="time (s)", row=3, col=1)
+    _time_slider(fig, shown)
     title = f"{Path(pred.video).name} | {TASK_NAMES[pred.task]}: {'; '.join(pred.texts)}"
     fig.update_layout(title=dict(text=html.escape(title[:150]), font=dict(size=14)), height=640,
                       margin=dict(l=10, r=10, t=70, b=90), legend=dict(x=0.8, y=0.62, font=dict(size=10)),
@@ -146,7 +160,8 @@ class LocalizationApp:
         samples = sorted(sample_path("videos").glob("*.mp4"))
         self.source = W.ToggleButtons(options=[("sample video", "sample"), ("file path", "path"), ("upload", "upload")],
                                       value="sample" if video is None else "path", description="video")
-        self.sample = W.Dropdown(options=[(p.stem, str(p)) for p in samples], value=str(samples[-1]), description="sample")
+        self.sample = W.Dropdown(options=[(p.stem, str(p)) for p in samples], value=str(samples[-1]),
+                                 description="sample")
         self.path = W.Text(value=str(video or ""), placeholder="/path/to/video.mp4", description="path",
                            layout=W.Layout(width="520px"))
         self.upload = W.FileUpload(accept="video/*,.mp4,.mkv,.webm,.avi,.mov", multiple=False, description="upload")
@@ -156,7 +171,8 @@ class LocalizationApp:
                             placeholder="a sentence, or class names separated by commas")
         self.run_button = W.Button(description="Run", button_style="primary", icon="play")
         self.top_k = W.IntSlider(value=5, min=1, max=20, description="segments", continuous_update=False)
-        self.sigma = W.FloatSlider(value=0.3, min=0.02, max=1.0, step=0.02, description="Soft-NMS σ", continuous_update=False)
+        self.sigma = W.FloatSlider(value=0.3, min=0.02, max=1.0, step=0.02, description="Soft-NMS σ",
+                                   continuous_update=False)
         self.levels = W.Checkbox(value=False, description="relevancy per pyramid level", indent=False)
         self.progress = W.IntProgress(value=0, min=0, max=100, layout=W.Layout(width="240px"))
         self.stage = W.Label(value="")
@@ -257,10 +273,11 @@ def run(self: LocalizationApp, *_):
 # %% ../nbs/15_demo.ipynb #7c2e0a17
 def segments_table(segments: Sequence[dict]) -> str:
     "An HTML table of ranked segments."
+    if not segments: return "<i>no segment above the threshold</i>"
     head = "<tr><th>#</th><th>label</th><th>start (s)</th><th>end (s)</th><th>score</th></tr>"
-    rows = "".join(f"<tr><td>{i + 1}</td><td>{html.escape(s['label'])}</td><td>{s['start']:.2f}</td><td>{s['end']:.2f}</td>"
-                   f"<td>{s['score']:.3f}</td></tr>" for i, s in enumerate(segments))
-    return f'<table class="unloc-segments">{head}{rows}</table>' if segments else "<i>no segment above the threshold</i>"
+    rows = "".join(f"<tr><td>{i + 1}</td><td>{html.escape(s['label'])}</td><td>{s['start']:.2f}</td>"
+                   f"<td>{s['end']:.2f}</td><td>{s['score']:.3f}</td></tr>" for i, s in enumerate(segments))
+    return f'<table class="unloc-segments">{head}{rows}</table>'
 
 @patch
 def redraw(self: LocalizationApp, *_):

@@ -28,9 +28,10 @@ __all__ = ['LONGEST_TRAINING_SECONDS', 'DEFAULT_WINDOW_SECONDS', 'resolve_checkp
 # %% ../nbs/14_predict.ipynb #5b1d0e09
 def resolve_checkpoint(path_or_name: str | Path) -> Path:
     "The checkpoint file of a run directory, a file path or a shipped name ('tiny-mr'); UnLocDataError if none."
-    if str(path_or_name) in SHIPPED_CHECKPOINTS:
-        path = Path(package_weights(SHIPPED_CHECKPOINTS[str(path_or_name)]))
-        if not path.is_file(): raise UnLocDataError(f"{path}: the shipped checkpoint {str(path_or_name)!r} is not installed")
+    name = str(path_or_name)
+    if name in SHIPPED_CHECKPOINTS:
+        path = Path(package_weights(SHIPPED_CHECKPOINTS[name]))
+        if not path.is_file(): raise UnLocDataError(f"{path}: the shipped checkpoint {name!r} is not installed")
         return path
     path = Path(path_or_name)
     if path.is_dir():
@@ -38,7 +39,8 @@ def resolve_checkpoint(path_or_name: str | Path) -> Path:
             raise UnLocDataError(f"{path}: a directory without checkpoint.safetensors (not a training run's out_dir)")
         return path / "checkpoint.safetensors"
     if not path.is_file():
-        raise UnLocDataError(f"{path}: no such checkpoint file or run directory (shipped names: {sorted(SHIPPED_CHECKPOINTS)})")
+        raise UnLocDataError(f"{path}: no such checkpoint file or run directory "
+                             f"(shipped names: {', '.join(sorted(SHIPPED_CHECKPOINTS))})")
     return path
 
 @patch_to(UnLoc, cls_method=True)
@@ -78,7 +80,8 @@ class WindowPlan:
 def plan_windows(num_source_frames: int, fps: float, num_frames: int, seconds_per_frame: float,
                  stride: int | None = None) -> WindowPlan:
     "One window of N frames if the video fits N frames at `seconds_per_frame`, else overlapping windows (stride N/2)."
-    if num_source_frames < 1 or not fps > 0: raise ValueError(f"need T >= 1 frames and fps > 0, got {num_source_frames}, {fps}")
+    if num_source_frames < 1 or not fps > 0:
+        raise ValueError(f"need T >= 1 frames and fps > 0, got T={num_source_frames}, fps={fps}")
     if not seconds_per_frame > 0: raise ValueError(f"seconds_per_frame must be > 0, got {seconds_per_frame}")
     stride = stride or max(num_frames // 2, 1)
     span = (num_source_frames - 1) / fps  # seconds from the first to the last frame
@@ -159,13 +162,15 @@ class VideoPrediction:
 
 # %% ../nbs/14_predict.ipynb #5b1d0e1c
 def check_texts(texts: str | Sequence[str], task: str) -> list[str]:
-    "The texts of a request as a clean list: queries (mr, hl) or class names (tal, as, 'a, b' splits); errors name the problem."
+    "The texts of a request as a clean list: queries (mr, hl) or class names (tal, as; 'a, b' splits at commas)."
     if task not in TASKS: raise UnLocDataError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     if isinstance(texts, str): texts = texts.split(",") if task in ("tal", "as") else [texts]
     texts = [str(t).strip() for t in texts]
     kind = "query" if task in ("mr", "hl") else "class name"
-    if not texts or not all(texts): raise UnLocDataError(f"empty {kind}: task {task!r} needs {'a query' if kind == 'query' else 'class names'}")
-    if task == "hl" and len(texts) != 1: raise UnLocDataError(f"task 'hl' scores frames for one query, got {len(texts)}")
+    if not texts or not all(texts):
+        raise UnLocDataError(f"empty {kind}: task {task!r} needs {'a query' if kind == 'query' else 'class names'}")
+    if task == "hl" and len(texts) != 1:
+        raise UnLocDataError(f"task 'hl' scores frames for one query, got {len(texts)}")
     if len(set(texts)) != len(texts): raise UnLocDataError(f"repeated {kind}s in {texts}")
     return texts
 
@@ -174,18 +179,43 @@ def task_of(self: UnLoc, task: str | None = None) -> str:
     "`task`, or the task the checkpoint was trained for; an error if neither says."
     trained = (getattr(self, "checkpoint_meta", None) or {}).get("train_config", {}).get("task")
     task = task or trained
-    if task is None: raise UnLocDataError("this model does not say which task it was trained for: pass task='mr'|'tal'|'as'|'hl'")
+    if task is None:
+        raise UnLocDataError("this model does not say which task it was trained for: pass task='mr'|'tal'|'as'|'hl'")
     if task not in TASKS: raise UnLocDataError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     if trained and task != trained:
-        warnings.warn(f"the checkpoint was trained for {trained!r}; its {task!r} outputs are untrained guesses", stacklevel=3)
+        warnings.warn(f"the checkpoint was trained for {trained!r}; its {task!r} outputs are untrained", stacklevel=3)
     return task
 
-# %% ../nbs/14_predict.ipynb #5b1d0e1f
-def _accumulate(total: torch.Tensor, count: torch.Tensor, values: torch.Tensor, positions: torch.Tensor):
-    "Add values (K, n) at level-0 positions (n,) into running sums (K, M) and counts (M,)."
-    total.index_add_(1, positions, values.to(total.dtype))
-    count.index_add_(0, positions, torch.ones(len(positions), dtype=count.dtype))
+# %% ../nbs/14_predict.ipynb #5b1d0e40
+def _window_candidates(out, plan: WindowPlan, windows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    "Segments (K, b*A, 2) in video seconds and scores (K, b*A) of the anchors of a batch of b windows (A per window)."
+    unit, last = plan.unit_seconds, len(plan.starts) - 1
+    offsets = torch.tensor([plan.starts[w] for w in windows], dtype=torch.float64) * unit  # (b,) seconds
+    ends = torch.tensor([plan.duration - o if w == last else min(plan.duration - o, plan.num_frames * unit)
+                         for w, o in zip(windows, offsets.tolist())], dtype=torch.float64)  # (b,) window lengths
+    as64 = lambda tensors: [t.double().cpu() for t in tensors]
+    segments, scores = decode_segments(as64(out.logits), as64(out.distances), as64(out.anchors), out.strides,
+                                       torch.full((len(windows),), unit, dtype=torch.float64), ends)  # (b, K, A, 2)
+    segments = segments + offsets[:, None, None, None]
+    return segments.permute(1, 0, 2, 3).flatten(1, 2).float(), scores.permute(1, 0, 2).flatten(1).float()
 
+class _FrameAverage:
+    "Per-frame values (K rows) that overlapping windows give for the same sampled frames, averaged."
+    def __init__(self, rows: int, frames: int):
+        self.total = torch.zeros(rows, frames, dtype=torch.float64)  # (K, M)
+        self.count = torch.zeros(frames, dtype=torch.float64)  # (M,)
+
+    def add(self, values: torch.Tensor, positions: torch.Tensor):
+        "Add values (K, n) at sampled-frame positions (n,)."
+        self.total.index_add_(1, positions.long().cpu(), values.detach().double().cpu())
+        self.count.index_add_(0, positions.long().cpu(), torch.ones(len(positions), dtype=torch.float64))
+
+    def mean(self) -> tuple[torch.Tensor, torch.Tensor]:
+        "The averages (K, n_seen) and the positions (n_seen,) that got any value."
+        seen = self.count > 0
+        return (self.total[:, seen] / self.count[seen]).float(), seen.nonzero().flatten()
+
+# %% ../nbs/14_predict.ipynb #5b1d0e1f
 @patch
 @torch.no_grad()
 def predict_video(
@@ -201,77 +231,62 @@ def predict_video(
     "Run UnLoc over a whole video in windows of N frames: every candidate segment and per-frame curve, unranked."
     task = self.task_of(task)
     texts = check_texts(texts, task)
-    path, config = Path(video), self.config
-    N, L = config.num_frames, config.num_levels
+    path, N, L = Path(video), self.config.num_frames, self.config.num_levels
     reader, num_source, fps = _open_video(path)
     spf = seconds_per_frame or trained_seconds_per_frame(getattr(self, "checkpoint_meta", None), N)
     plan = plan_windows(num_source, fps, N, spf)
     M, K, W = len(plan.indices), len(texts), len(plan.starts)
-    device = next(self.parameters()).device
-    self.eval()
-    seconds = {"decoding": 0.0, "encoding": 0.0, "inference": 0.0}
+    device, batch_windows = next(self.parameters()).device, batch_windows or max(1, 128 // N)
     report = progress or (lambda stage, done, total: None)
-    clock = time.perf_counter()
+    seconds, clock = {"decoding": 0.0, "encoding": 0.0, "inference": 0.0}, time.perf_counter()
+    def lap(stage: str) -> None:  # charge the time since the last lap to `stage`
+        nonlocal clock
+        seconds[stage] += time.perf_counter() - clock
+        clock = time.perf_counter()
+    self.eval()
     text_tokens = self.encode_text(texts, task)  # (K, D)
-    seconds["encoding"] += time.perf_counter() - clock
-    sums = [torch.zeros(K, M, dtype=torch.float64) for _ in range(L)]  # per level, at level-0 positions
-    counts = [torch.zeros(M, dtype=torch.float64) for _ in range(L)]
-    frame_sum, frame_count = torch.zeros(K, M, dtype=torch.float64), torch.zeros(M, dtype=torch.float64)
-    all_segments, all_scores, thumbs, batch = [], [], [], []
-    batch_windows = batch_windows or max(1, 128 // N)
-    windows = read_windows(path, plan, config.image_size, thumbnail=48 if thumbnails is True else int(thumbnails),
+    lap("encoding")
+    relevancy = [_FrameAverage(K, M) for _ in range(L)]  # per level, at sampled-frame positions
+    per_frame = _FrameAverage(K if task == "as" else 1, M)  # class scores (as) or saliency (hl)
+    segments, scores, thumbs, pending = [], [], [], []
+    windows = read_windows(path, plan, self.config.image_size, thumbnail=48 if thumbnails is True else int(thumbnails),
                            reader=reader)
-    for step in range(W):
-        clock = time.perf_counter()
-        w, crops, small = next(windows)
-        seconds["decoding"] += time.perf_counter() - clock
+    for w, crops, small in windows:
+        lap("decoding")
         report("decoding", w + 1, W)
-        batch.append((w, crops))
+        pending.append(crops)
         if small is not None: thumbs.append(small)
-        if len(batch) < batch_windows and step < W - 1: continue
-        clock = time.perf_counter()
-        tokens = self.encode_video(torch.stack([c for _, c in batch]).to(device))  # (b, N, D)
-        seconds["encoding"] += time.perf_counter() - clock
+        if len(pending) < batch_windows and w < W - 1: continue
+        ids = list(range(w + 1 - len(pending), w + 1))
+        tokens = self.encode_video(torch.stack(pending).to(device))  # (b, N, D)
+        pending = []
+        lap("encoding")
         report("encoding", w + 1, W)
-        clock = time.perf_counter()
         out = self.fuse(tokens, text_tokens, task, diagonal=False)  # every window x every text
-        starts = torch.tensor([plan.starts[i] for i, _ in batch], dtype=torch.float64)  # (b,) first frame
-        offsets = starts * plan.unit_seconds  # (b,) seconds
-        local_end = torch.tensor([plan.duration - o if i == W - 1 else min(plan.duration - o, N * plan.unit_seconds)
-                                  for (i, _), o in zip(batch, offsets.tolist())], dtype=torch.float64)  # (b,)
-        logits = [x.double().cpu() for x in out.logits]
-        distances = [x.double().cpu() for x in out.distances]
-        anchors = [a.double().cpu() for a in out.anchors]
-        segs, scores = decode_segments(logits, distances, anchors, out.strides,
-                                       torch.full((len(batch),), plan.unit_seconds, dtype=torch.float64), local_end)
-        all_segments.append((segs + offsets[:, None, None, None]).permute(1, 0, 2, 3).flatten(1, 2))  # (K, b*A, 2)
-        all_scores.append(scores.permute(1, 0, 2).flatten(1))  # (K, b*A)
-        for b, (i, _) in enumerate(batch):
+        window_segments, window_scores = _window_candidates(out, plan, ids)  # (K, b*A, 2), (K, b*A)
+        segments.append(window_segments)
+        scores.append(window_scores)
+        for b, i in enumerate(ids):
             for level in range(L):
-                positions = (plan.starts[i] + anchors[level]).long()  # (N_l,) level-0 positions in the video
-                _accumulate(sums[level], counts[level], torch.sigmoid(logits[level][b]), positions)
-            frames = torch.arange(plan.starts[i], plan.starts[i] + N)  # (N,)
-            if task == "hl": _accumulate(frame_sum[:1], frame_count, torch.sigmoid(out.saliency[b].double().cpu())[None], frames)
-            if task == "as": _accumulate(frame_sum, frame_count, torch.sigmoid(out.frame_logits[b].double().cpu()), frames)
-        seconds["inference"] += time.perf_counter() - clock
+                relevancy[level].add(torch.sigmoid(out.logits[level][b]), plan.starts[i] + out.anchors[level].cpu())
+            frames = plan.starts[i] + torch.arange(N)  # (N,) positions of the window's frames
+            if task == "hl": per_frame.add(torch.sigmoid(out.saliency[b])[None], frames)
+            if task == "as": per_frame.add(torch.sigmoid(out.frame_logits[b]), frames)
+        lap("inference")
         report("inference", w + 1, W)
-        batch = []
-    times = plan.frame_times
-    relevancy, level_times = [], []
-    for level in range(L):
-        seen = counts[level] > 0  # positions of this level
-        relevancy.append((sums[level][:, seen] / counts[level][seen]).float())
-        level_times.append(times[seen])
-    per_frame = (frame_sum / frame_count.clamp(min=1)).float()  # (K, M)
+    curves = [level.mean() for level in relevancy]  # per level: (K, M_l) values, (M_l,) positions
+    frame_values = per_frame.mean()[0]  # (K or 1, M)
     return VideoPrediction(
-        str(video), task, texts, plan.duration, plan, torch.cat(all_segments, 1).float(), torch.cat(all_scores, 1).float(),
-        relevancy, level_times, saliency=per_frame[0] if task == "hl" else None,
-        frame_scores=per_frame if task == "as" else None, thumbnails=torch.cat(thumbs) if thumbs else None,
-        seconds={k: round(v, 3) for k, v in seconds.items()})
+        str(video), task, texts, plan.duration, plan, torch.cat(segments, 1), torch.cat(scores, 1),
+        relevancy=[values for values, _ in curves], level_times=[plan.frame_times[seen] for _, seen in curves],
+        saliency=frame_values[0] if task == "hl" else None, frame_scores=frame_values if task == "as" else None,
+        thumbnails=torch.cat(thumbs) if thumbs else None, seconds={k: round(v, 3) for k, v in seconds.items()})
 
 # %% ../nbs/14_predict.ipynb #5b1d0e23
-def _label_runs(frame_scores: torch.Tensor, times: torch.Tensor, duration: float) -> list[tuple[int, float, float, float]]:
-    "(class, start_s, end_s, mean score) of each run of equal best classes over frames (K, M); score < 0.5 = none."
+def _label_runs(frame_scores: torch.Tensor,  # (K, M) class scores of the sampled frames
+                times: torch.Tensor,  # (M,) seconds
+                duration: float) -> list[tuple[int, float, float, float]]:
+    "(class, start_s, end_s, mean score) of each run of equal best classes over frames; a best score < 0.5 is none."
     best, label = frame_scores.max(0)  # (M,)
     label = torch.where(best > 0.5, label, torch.full_like(label, -1))
     unit = float(times[1] - times[0]) if len(times) > 1 else duration
@@ -306,19 +321,21 @@ def rank_prediction(pred: VideoPrediction, top_k: int | None = 5, sigma: float =
               "segments": [{"start": r(s), "end": r(e), "score": r(p), "label": label} for s, e, p, label in rows]}
     if pred.saliency is not None:
         result["saliency"] = [{"time": r(t), "score": r(s)} for t, s in zip(pred.frame_times, pred.saliency)]
-    result.update(frames=len(pred.plan.indices), windows=len(pred.plan.starts), seconds_per_frame=r(pred.plan.unit_seconds))
+    result.update(frames=len(pred.plan.indices), windows=len(pred.plan.starts),
+                  seconds_per_frame=r(pred.plan.unit_seconds))
     return result
 
 @patch
-def localize(self: UnLoc, video: str | Path, texts: str | Sequence[str], task: str | None = None, top_k: int | None = 5,
-             sigma: float = 0.3, seconds_per_frame: float | None = None) -> dict:
-    "Segments (start, end, score, label) of `texts` in `video`: `predict_video` then `rank_prediction`, as a JSON-ready dict."
+def localize(self: UnLoc, video: str | Path, texts: str | Sequence[str], task: str | None = None,
+             top_k: int | None = 5, sigma: float = 0.3, seconds_per_frame: float | None = None) -> dict:
+    "Segments (start, end, score, label) of `texts` in `video`, a JSON-ready dict: `predict_video`, `rank_prediction`."
     return rank_prediction(self.predict_video(video, texts, task, seconds_per_frame), top_k, sigma)
 
 # %% ../nbs/14_predict.ipynb #5b1d0e28
 def _plain(text: str) -> str: return re.sub(r"\bthe\b", "a", text.lower()).strip(" .")
 
-def video_ground_truth(video: str | Path, task: str, texts: Sequence[str]) -> dict[str, list[tuple[float, float]]] | None:
+def video_ground_truth(video: str | Path, task: str,
+                       texts: Sequence[str]) -> dict[str, list[tuple[float, float]]] | None:
     "Ground-truth segments per text of a sample or benchmark video (from its `ground_truth.json`); None if unknown."
     path = Path(video)
     truth = path.parent.parent / "ground_truth.json"
@@ -343,49 +360,54 @@ def _thumbnail_strip(thumbnails: torch.Tensor, count: int) -> tuple[np.ndarray, 
     picks = torch.linspace(0, len(thumbnails) - 1, min(count, len(thumbnails))).round().long()
     return thumbnails[picks].permute(2, 0, 3, 1).flatten(1, 2).numpy(), picks
 
-def plot_localization(pred: VideoPrediction, top_k: int | None = 5, sigma: float = 0.3,
-                      gt: dict | None = None, levels: bool = False, path: str | Path | None = None, thumbnails: int = 12):
-    "A matplotlib Figure of one prediction: thumbnails, per-frame curves, ranked segments vs ground truth; saved to `path`."
+def _plot_curves(ax, pred: VideoPrediction, levels: bool, max_curves: int = 8):
+    "Per-frame relevancy (level 0, or every level), saliency (hl) or class scores (as) on `ax`."
+    for k, text in enumerate(pred.texts[:max_curves]):
+        if pred.task == "as":
+            ax.plot(pred.frame_times, pred.frame_scores[k], label=text)
+            continue
+        for level in range(len(pred.relevancy) if levels else 1):
+            ax.plot(pred.level_times[level], pred.relevancy[level][k], alpha=1.0 if level == 0 else 0.6,
+                    label=f"{text} (level {level})" if levels else text)
+    if pred.saliency is not None: ax.plot(pred.frame_times, pred.saliency, "k--", label="saliency")
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("class score" if pred.task == "as" else "relevancy")
+    ax.legend(loc="upper right", fontsize=7, ncols=2)
+    ax.set_title("per-frame " + ("class scores" if pred.task == "as" else "relevancy (sigmoid)"))
+
+def plot_localization(pred: VideoPrediction, top_k: int | None = 5, sigma: float = 0.3, gt: dict | None = None,
+                      levels: bool = False, path: str | Path | None = None, thumbnails: int = 12):
+    "A matplotlib Figure of a prediction: thumbnails, per-frame curves, ranked segments vs ground truth; PNG to `path`."
     from matplotlib.figure import Figure
     result = rank_prediction(pred, top_k, sigma)
     rows = {}
     for s in result["segments"]: rows.setdefault(s["label"], []).append((s["start"], s["end"], s["score"]))
     names = list(dict.fromkeys([*(gt or {}), *pred.texts]))
-    has_strip = pred.thumbnails is not None
-    heights = ([0.9] if has_strip else []) + [1.6, 0.4 + 0.35 * max(len(names), 1)]
+    heights = ([0.9] if pred.thumbnails is not None else []) + [1.6, 0.4 + 0.35 * max(len(names), 1)]
     fig = Figure(figsize=(10, sum(heights) + 0.9), layout="constrained")
     axes = fig.subplots(len(heights), 1, sharex=True, height_ratios=heights)
-    if has_strip:
+    if pred.thumbnails is not None:
         strip, picks = _thumbnail_strip(pred.thumbnails, thumbnails)
         axes[0].imshow(strip, extent=(0, pred.duration, 0, 1), aspect="auto")
         axes[0].set_yticks([])
         axes[0].set_title(f"{Path(pred.video).name}: {len(picks)} of the {len(pred.plan.indices)} frames read "
                           f"({len(pred.plan.starts)} window{'s' if len(pred.plan.starts) > 1 else ''})")
-    curves = axes[-2]
-    for k, text in enumerate(pred.texts[:8]):
-        if pred.task == "as": curves.plot(pred.frame_times, pred.frame_scores[k], label=text)
-        else:
-            for level in range(len(pred.relevancy) if levels else 1):
-                curves.plot(pred.level_times[level], pred.relevancy[level][k], label=f"{text} (level {level})" if levels else text,
-                            alpha=1.0 if level == 0 else 0.6)
-    if pred.saliency is not None: curves.plot(pred.frame_times, pred.saliency, "k--", label="saliency")
-    curves.set_ylim(0, 1.02)
-    curves.set_ylabel("class score" if pred.task == "as" else "relevancy")
-    curves.legend(loc="upper right", fontsize=7, ncols=2)
-    curves.set_title("per-frame " + ("class scores" if pred.task == "as" else "relevancy (sigmoid)"))
-    plot_timeline(rows, pred.duration, gt=gt, ax=axes[-1],
-                  title=f"task {pred.task}: top segments (filled, alpha = score)" + (" vs ground truth (hatched)" if gt else ""))
+    _plot_curves(axes[-2], pred, levels)
+    title = f"task {pred.task}: top segments (filled, alpha = score)" + (" vs ground truth (hatched)" if gt else "")
+    plot_timeline(rows, pred.duration, gt=gt, ax=axes[-1], title=title)
     if path is not None:
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=100)
     return fig
 
 # %% ../nbs/14_predict.ipynb #5b1d0e2f
 def parse_predict_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     "The flags of `unloc-predict`."
-    parser = argparse.ArgumentParser(prog="unloc-predict", description="Localize a query or classes in a video with UnLoc; "
-                                     "prints one JSON object on the last line.")
-    parser.add_argument("--checkpoint", required=True, help=f"run directory, checkpoint file or {sorted(SHIPPED_CHECKPOINTS)}")
+    parser = argparse.ArgumentParser(prog="unloc-predict", description="Localize a query or classes in a video "
+                                     "with UnLoc; prints one JSON object on the last line.")
+    shipped = ", ".join(sorted(SHIPPED_CHECKPOINTS))
+    parser.add_argument("--checkpoint", required=True, help=f"run dir, checkpoint file or shipped name ({shipped})")
     parser.add_argument("--video", required=True, help="video file")
     texts = parser.add_mutually_exclusive_group(required=True)
     texts.add_argument("--query", help="a sentence (moment retrieval, highlight detection)")
@@ -399,24 +421,32 @@ def parse_predict_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     return parser.parse_args(argv)
 
+def _check_kind(args: argparse.Namespace, task: str):
+    "Queries for mr / hl, class names for tal / as."
+    if args.query is not None and task in ("tal", "as"):
+        raise UnLocDataError(f"task {task!r} takes --classes, not --query")
+    if args.classes is not None and task in ("mr", "hl"):
+        raise UnLocDataError(f"task {task!r} takes --query, not --classes")
+    if args.top_k is not None and args.top_k < 1: raise UnLocDataError(f"--top-k must be >= 1, got {args.top_k}")
+
 def unloc_predict(argv: Sequence[str] | None = None) -> int:
     "Console script `unloc-predict`: localize, print the JSON on the last stdout line; exit status 2 on bad input."
     try: args = parse_predict_args(argv)
     except SystemExit as e: return int(e.code or 0)
+    show = lambda stage, done, total: print(f"\r{stage} window {done}/{total}", end="", file=sys.stderr, flush=True)
     try:
-        if args.top_k is not None and args.top_k < 1: raise UnLocDataError(f"--top-k must be >= 1, got {args.top_k}")
         model = UnLoc.from_pretrained(args.checkpoint, args.device)
         task = model.task_of(args.task)
-        if args.query is not None and task in ("tal", "as"): raise UnLocDataError(f"task {task!r} takes --classes, not --query")
-        if args.classes is not None and task in ("mr", "hl"): raise UnLocDataError(f"task {task!r} takes --query, not --classes")
+        _check_kind(args, task)
         texts = args.query if args.query is not None else args.classes
         top_k = args.top_k if args.top_k is not None else (None if task == "as" else 5)
-        show = lambda stage, done, total: print(f"\r{stage} window {done}/{total}", end="", file=sys.stderr, flush=True)
-        pred = model.predict_video(args.video, texts, task, args.seconds_per_frame, thumbnails=bool(args.plot), progress=show)
+        pred = model.predict_video(args.video, texts, task, args.seconds_per_frame, thumbnails=bool(args.plot),
+                                   progress=show)
         print(file=sys.stderr)
         result = rank_prediction(pred, top_k, args.sigma)
         if args.plot:
-            plot_localization(pred, top_k, args.sigma, gt=video_ground_truth(args.video, task, pred.texts), path=args.plot)
+            gt = video_ground_truth(args.video, task, pred.texts)
+            plot_localization(pred, top_k, args.sigma, gt=gt, path=args.plot)
     except (UnLocDataError, ValueError, FileNotFoundError) as e:
         print(f"unloc-predict: error: {e}", file=sys.stderr)
         return 2

@@ -46,8 +46,8 @@ TASK_NAMES = {"mr": "moment retrieval", "tal": "temporal action localization", "
               "hl": "highlight detection"}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
-def _frame_strip(fig, pred: VideoPrediction, frames: int) -> list[tuple[float, str]]:
-    "Row 1: thumbnails along time, an invisible hover trace and the large frame; returns (time, image) per thumbnail."
+def _frame_strip(fig, pred: VideoPrediction, frames: int, at: float = 0.0) -> list[tuple[float, str]]:
+    "Row 1: thumbnails along time, a hover trace, the frame read nearest `at` s (large); (time, image) per thumbnail."
     import plotly.graph_objects as go
     fig.update_yaxes(range=[0, 1], showticklabels=False, showgrid=False, row=1, col=1)
     fig.update_xaxes(showgrid=False, row=1, col=1)
@@ -61,7 +61,8 @@ def _frame_strip(fig, pred: VideoPrediction, frames: int) -> list[tuple[float, s
     fig.add_trace(go.Scatter(x=[(j + 0.5) * width for j in range(len(picks))], y=[0.5] * len(picks), mode="markers",
                              marker=dict(size=18, opacity=0), name="frames", showlegend=False,
                              hovertemplate=[f"frame read at {t:.1f} s<extra></extra>" for t, _ in shown]), row=1, col=1)
-    fig.add_layout_image(source=shown[0][1], x=1.0, y=1.0, sizex=0.2, sizey=0.3, xref="paper", yref="paper",
+    nearest = min(range(len(shown)), key=lambda j: abs(shown[j][0] - at))
+    fig.add_layout_image(source=shown[nearest][1], x=1.0, y=1.0, sizex=0.2, sizey=0.3, xref="paper", yref="paper",
                          xanchor="right", yanchor="top", sizing="contain")  # the frame at the slider's time
     return shown
 
@@ -99,22 +100,22 @@ def _segment_bars(fig, pred: VideoPrediction, segments: Sequence[dict], gt: Mapp
     fig.add_trace(go.Bar(y=[s["label"] for s in segments], x=[s["end"] - s["start"] for s in segments],
                          base=[s["start"] for s in segments], orientation="h", width=0.55, name="predicted",
                          marker=dict(color=colours, opacity=[max(s["score"], 0.08) for s in segments]),
-                         text=[f"{s['score']:.2f}" for s in segments], textposition="inside",
-                         textfont=dict(color="black"), customdata=[[s["start"], s["end"], s["score"]]
-                                                                   for s in segments],
+                         customdata=[[s["start"], s["end"], s["score"]] for s in segments],
                          hovertemplate="%{y}<br>%{customdata[0]:.1f}-%{customdata[1]:.1f} s, "
                                        "score %{customdata[2]:.3f}<extra></extra>"), row=3, col=1)
     fig.update_yaxes(categoryorder="array", categoryarray=names[::-1], row=3, col=1)
     fig.update_layout(barmode="overlay")
 
-def _time_slider(fig, shown: Sequence[tuple[float, str]]):
+def _time_slider(fig, shown: Sequence[tuple[float, str]], at: float = 0.0):
     "A cursor line over all rows and a slider that moves it and shows the frame read at that time (in the browser)."
-    fig.add_shape(type="line", x0=0, x1=0, y0=0, y1=1, xref="x", yref="paper", line=dict(color="red", width=1))
+    active = min(range(len(shown)), key=lambda j: abs(shown[j][0] - at)) if shown else 0
+    x = shown[active][0] if shown else at
+    fig.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, xref="x", yref="paper", line=dict(color="red", width=1))
     if not shown: return
     image = len(fig.layout.images) - 1  # the large frame
     steps = [dict(method="relayout", label=f"{t:.1f}",
                   args=[{"shapes[0].x0": t, "shapes[0].x1": t, f"images[{image}].source": uri}]) for t, uri in shown]
-    fig.update_layout(sliders=[dict(steps=steps, active=0, x=0, len=0.78, y=-0.08, pad=dict(t=30),
+    fig.update_layout(sliders=[dict(steps=steps, active=active, x=0, len=0.78, y=-0.08, pad=dict(t=30),
                                     currentvalue=dict(prefix="frame at ", suffix=" s"))])
 
 # %% ../nbs/15_demo.ipynb #7c2e0a50
@@ -127,12 +128,14 @@ def localization_figure(pred: VideoPrediction, result: dict | None = None, gt: M
     bars = "segments (opacity = score)" + (" and ground truth (hatched)" if gt else "")
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, row_heights=[0.18, 0.42, 0.40], vertical_spacing=0.07,
                         subplot_titles=("frames read", f"per-frame {curves}", bars))
-    shown = _frame_strip(fig, pred, frames)
+    top = result["segments"][0] if result["segments"] else None
+    at = (top["start"] + top["end"]) / 2 if top else 0.0  # the cursor starts in the middle of the best segment
+    shown = _frame_strip(fig, pred, frames, at)
     _curves(fig, pred, levels, max_curves)
     _segment_bars(fig, pred, result["segments"], gt)
     fig.update_xaxes(range=[0, pred.duration], domain=[0, 0.78])
     fig.update_xaxes(title_text="time (s)", row=3, col=1)
-    _time_slider(fig, shown)
+    _time_slider(fig, shown, at)
     title = f"{Path(pred.video).name} | {TASK_NAMES[pred.task]}: {'; '.join(pred.texts)}"
     fig.update_layout(title=dict(text=html.escape(title[:150]), font=dict(size=14)), height=640,
                       margin=dict(l=10, r=10, t=70, b=90), legend=dict(x=0.8, y=0.62, font=dict(size=10)),

@@ -51,6 +51,7 @@ class UnLocConfig:
     caption_context_length: int = 32  # text tokens for captions and queries (mr, hl)
     pair_chunk: int = 64  # (video, text) pairs fused per chunk: bounds activation memory
     checkpoint_pairs: bool = False  # recompute each chunk in backward (torch.utils.checkpoint): bounds training memory
+    clip_projections: bool = False  # start the tower projections from CLIP's own (proj_dim = CLIP's embedding width)
 
     def __post_init__(self):
         self.regression_ranges = tuple((float(lo), float(hi)) for lo, hi in self.regression_ranges)
@@ -115,12 +116,22 @@ class UnLoc(nn.Module):
             if self.video_tower.image_size != c.image_size:
                 raise ValueError(f"config.image_size={c.image_size} but the {c.clip_arch!r} image tower takes "
                                  f"{self.video_tower.image_size} px frames")
+            if c.clip_projections: self._start_from_clip_projections(clip)
         self.fusion = VideoTextFusion(c.proj_dim, c.fusion_layers, c.fusion_heads, c.fusion_mlp)
         self.pyramid = build_pyramid(c.pyramid, c.proj_dim, c.num_levels, c.fusion_layers)
         self.head = LocalizationHead(c.proj_dim, c.num_levels, c.head_layers, c.relevancy_bias, c.regression_bias,
                                      per_level=c.per_level_heads)
         self.segmentation_head = FrameHead(c.proj_dim, bias_init=c.seg_bias)  # task 'as'
         self.saliency_head = FrameHead(c.proj_dim)  # task 'hl' (beyond the official code)
+
+    def _start_from_clip_projections(self, clip: nn.Module):
+        "Copy CLIP's image and text projections into the towers' (both (width, D) in CLIP, (D, width) here)."
+        for projection, source in [(self.video_tower.projection, clip.visual.proj),
+                                   (self.text_tower.projection, clip.text_projection)]:
+            if source is None or tuple(source.shape) != tuple(projection.weight.shape[::-1]):
+                raise ValueError(f"clip_projections needs proj_dim = CLIP's embedding width; got proj_dim "
+                                 f"{projection.weight.shape[0]} and a CLIP projection of shape {tuple(source.shape)}")
+            with torch.no_grad(): projection.weight.copy_(source.T)
 
     def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
         "(B, N, 3, S, S) uint8 (or CLIP-normalised float) frames -> (B, N, D) frame tokens."

@@ -139,6 +139,7 @@ class PretrainConfig:
     warmup_steps: int = 50
     background: str | None = "background"
     word_dropout: float = 0.3  # probability of dropping each word of a text, per step
+    train_image: bool = True  # False: the image tower keeps its initial weights, as in LiT (its projection still trains)
     train_text: bool = True  # False: the text transformer keeps its initial weights (its projection still trains)
     exclude: list[str] = field(default_factory=list)  # texts kept unseen (zero-shot)
     half: bool = False  # store the weights as float16 (half the file)
@@ -200,9 +201,11 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     index = {t: k for k, t in enumerate(vocabulary)}
     labels = torch.zeros(len(pairs.frames), len(vocabulary))  # (M, V) 1 where text v describes frame m
     for m, texts in enumerate(pairs.texts): labels[m, [index[t] for t in texts]] = 1
-    text_weights = {id(p) for m in (clip.token_embedding, clip.transformer, clip.ln_final) for p in m.parameters()}
-    text_weights.add(id(clip.positional_embedding))
-    trained = [p for p in clip.parameters() if cfg.train_text or id(p) not in text_weights]
+    kept = []  # weights that keep their initial values; both projections and the temperature always train
+    if not cfg.train_text: kept += [p for n, p in clip.named_parameters() if n.startswith(("token_", "positional_",
+                                                                                           "transformer.", "ln_final."))]
+    if not cfg.train_image: kept += [p for n, p in clip.visual.named_parameters() if n != "proj"]
+    trained = [p for p in clip.parameters() if all(p is not q for q in kept)]
     optimizer = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(pairs.frames) // cfg.batch_size)
     total = cfg.epochs * steps_per_epoch

@@ -15,9 +15,10 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file, safe_open
 
-from .data import (UnLocDataError, read_annotations, sample_path, benchmark_path, collate, frame_labels, Batch,
-                            MomentRetrievalDataset, ActionLocalizationDataset, ActionSegmentationDataset, HighlightDataset)
-from .model import UnLoc, UnLocConfig
+from .data import (READERS, UnLocDataError, read_annotations, reader_arguments, sample_path, benchmark_path, collate,
+                   frame_labels, Batch, MomentRetrievalDataset, ActionLocalizationDataset, ActionSegmentationDataset,
+                   HighlightDataset)
+from .model import PRESETS, UnLoc, UnLocConfig
 from .towers import TINY_PRETRAINED, _is_path, package_weights
 from .targets import batch_targets
 from .losses import unloc_loss
@@ -27,9 +28,9 @@ from .timeline import plot_timeline
 
 # %% auto #0
 __all__ = ['TASK_DATA', 'TASK_MODEL', 'RECIPES', 'CACHE_LIMIT_BYTES', 'SHIPPED_CHECKPOINTS', 'TrainConfig', 'make_dataset',
-           'OneCaptionPerVideo', 'make_optimizer', 'lr_factor', 'train_step', 'with_word_texts', 'predict', 'evaluate',
-           'save_checkpoint', 'load_checkpoint', 'predicted_rows', 'save_timeline', 'train', 'parse_train_args',
-           'unloc_train']
+           'OneCaptionPerVideo', 'make_optimizer', 'lr_factor', 'NonFiniteLoss', 'train_step', 'with_word_texts',
+           'predict', 'evaluate', 'save_checkpoint', 'load_checkpoint', 'predicted_rows', 'save_timeline', 'train',
+           'parse_train_args', 'unloc_train']
 
 # %% ../nbs/11_train.ipynb #99f64188
 TASK_DATA = {  # task -> (annotation format, training file, evaluation file, dataset class), same names in both data sets
@@ -85,6 +86,7 @@ class TrainConfig:
     views: int | None = None  # with a frozen image tower and `cache`: crops per training video whose features are kept
     out_dir: str = "runs/unloc"  # checkpoint.safetensors, metrics.json and timeline.png go here
     eval_every: int = 0  # evaluate every k epochs as well as at the end (0 = only at the end)
+    strict: bool = False  # a video that is missing or fails to decode stops the run instead of being left out
 
     def __post_init__(self):
         if self.task not in TASK_DATA: raise ValueError(f"TrainConfig.task must be one of {sorted(TASK_DATA)}, got {self.task!r}")
@@ -95,10 +97,68 @@ class TrainConfig:
         for name, value in recipe.items():
             if name != "model" and getattr(self, name) is None: setattr(self, name, value)
         self.model = {**recipe.get("model", {}), **self.model}
+        _check_config(self)
 
     def model_config(self) -> UnLocConfig:
         "The UnLocConfig of this run: preset, then the task's paper settings, then the recipe's and `model` overrides."
         return UnLocConfig.preset(self.preset, **{**TASK_MODEL[self.task], **self.model})
+
+
+def _device(name: str) -> torch.device:
+    "The torch device `name` names ('auto': cuda when there is one); ValueError for a device this machine lacks."
+    if name == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try: device = torch.device(name)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"TrainConfig.device {name!r} is not a device ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"TrainConfig.device {name!r}: this machine has no CUDA device (use 'cpu' or 'auto')")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"TrainConfig.device {name!r}: there are {torch.cuda.device_count()} CUDA devices")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"TrainConfig.device {name!r}: MPS is not available here")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"TrainConfig.device {name!r}: use cpu, cuda or auto")
+    return device
+
+
+_NUMBER_FIELDS = {  # field -> (lowest, highest, whole number?, lowest excluded?)
+    "epochs": (1, 10**6, True, False), "batch_size": (1, 10**6, True, False), "lr": (0, 10.0, False, True),
+    "head_lr_mult": (0, 10**4, False, True), "momentum": (0, 1, False, False), "weight_decay": (0, 10.0, False, False),
+    "clip_grad_norm": (0, 10**9, False, False), "warmup_steps": (0, 10**9, True, False),
+    "seed": (0, 2**32 - 1, True, False), "num_workers": (0, 1024, True, False), "views": (1, 1024, True, False),
+    "eval_every": (0, 10**6, True, False)}
+_CHOICES = {"preset": sorted(PRESETS), "optimizer": ["sgd", "adamw"], "schedule": ["cosine", "constant"]}
+
+def _check_config(cfg: "TrainConfig"):
+    "Refuse values no run can use (a NaN or negative learning rate, 0 epochs, an unknown schedule, ...) up front."
+    for name, (low, high, whole, open_low) in _NUMBER_FIELDS.items():
+        value = getattr(cfg, name)
+        kind = int if whole else (int, float)
+        if (isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value)
+                or not (value > low if open_low else value >= low) or value > high):
+            span = f"{'(' if open_low else '['}{low}, {high}]"
+            kind_name = "whole" if whole else "finite"
+            raise ValueError(f"TrainConfig.{name} must be a {kind_name} number in {span}, got {value!r}")
+    for name, valid in _CHOICES.items():
+        if getattr(cfg, name) not in valid:
+            raise ValueError(f"TrainConfig.{name} must be one of {valid}, got {getattr(cfg, name)!r}")
+    for name in ("cache", "strict"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise ValueError(f"TrainConfig.{name} must be true or false, got {getattr(cfg, name)!r}")
+    _device(cfg.device)  # a device this machine has
+    if cfg.fmt is not None: reader_arguments(cfg.fmt)  # a known format
+    fmt = cfg.fmt or TASK_DATA[cfg.task][0]
+    unknown = sorted(set(cfg.reader_kwargs) - set(reader_arguments(fmt)))
+    if unknown:
+        raise ValueError(f"the {fmt} reader has no argument {unknown[0]!r}; its arguments: "
+                         f"{', '.join(reader_arguments(fmt))}")
+    names = cfg.class_names
+    if names is not None and (not names or not all(isinstance(c, str) and c.strip() for c in names)):
+        raise ValueError(f"TrainConfig.class_names must be non-empty names, got {names!r}")
+    try: pretrained = cfg.model_config().pretrained
+    except (TypeError, ValueError) as e: raise ValueError(f"TrainConfig.model: {e}") from None
+    if isinstance(pretrained, str) and _is_path(pretrained) and not os.path.isfile(pretrained):
+        raise ValueError(f"{pretrained}: no such pretrained file (TrainConfig.model['pretrained'])")
 
 # %% ../nbs/11_train.ipynb #71f0968d
 def _pick_split(anns: list, split: str | None, path) -> list:
@@ -130,15 +190,19 @@ def make_dataset(cfg: TrainConfig, train: bool, class_names: Sequence[str] | Non
     cache = cfg.cache and len(anns) * mcfg.num_frames * frame_bytes <= CACHE_LIMIT_BYTES
     extra = {"class_names": class_names} if cfg.task in ("tal", "as") else {}
     return dataset_cls(anns, video_dir, num_frames=mcfg.num_frames, size=mcfg.image_size, train=train, cache=cache,
-                       **extra)
+                       strict=cfg.strict, **extra)
 
 # %% ../nbs/11_train.ipynb #fc3814e5
 class OneCaptionPerVideo(Sampler):
     "Each epoch: one random (video, caption) item per video of a MomentRetrievalDataset/HighlightDataset, shuffled."
     def __init__(self, dataset, generator: torch.Generator | None = None):
-        self.by_video: dict[int, list[int]] = {}
-        for index, (video, _) in enumerate(dataset.entries): self.by_video.setdefault(video, []).append(index)
-        self.generator = generator
+        self.dataset, self.generator = dataset, generator
+    @property
+    def by_video(self) -> dict[int, list[int]]:
+        "Item indices per video, read from the dataset each time (a video left out during training is gone)."
+        groups: dict[int, list[int]] = {}
+        for index, (video, _) in enumerate(self.dataset.entries): groups.setdefault(video, []).append(index)
+        return groups
     def __len__(self) -> int: return len(self.by_video)
     def __iter__(self) -> Iterator[int]:
         groups = list(self.by_video.values())
@@ -159,20 +223,30 @@ def make_optimizer(model: UnLoc, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "cosine") -> float:
     "Multiplier of the base learning rate at `step`: linear warm-up from 0, then cosine to 0 or constant."
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     if step < warmup_steps: return (step + 1) / (warmup_steps + 1)
     if schedule == "constant": return 1.0
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 # %% ../nbs/11_train.ipynb #dfc8ade3
+class NonFiniteLoss(UnLocDataError):
+    "Training met a loss or gradient that is not finite (NaN or inf)."
+
+
 def train_step(model: UnLoc, batch: Batch, optimizer: torch.optim.Optimizer, clip_grad_norm: float = 1.0) -> dict[str, float]:
     "Forward, loss, backward and a clipped optimizer step on one batch; returns the loss terms as floats."
     model.train()
     out = model(batch.frames, batch.texts, batch.task, batch.frame_mask)
     terms = unloc_loss(out, batch_targets(batch, out, model.config))
+    if not torch.isfinite(terms["loss"]):  # before any update: the weights stay those of the last good step
+        raise NonFiniteLoss(f"the loss is {float(terms['loss'])} on videos {batch.video_ids}")
     optimizer.zero_grad(set_to_none=True)
     terms["loss"].backward()
-    if clip_grad_norm: torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm if clip_grad_norm else math.inf)
+    if not torch.isfinite(norm):  # nothing updated yet either
+        raise NonFiniteLoss(f"the gradient norm is {float(norm)} on videos {batch.video_ids}")
     optimizer.step()
     return {k: float(v.detach()) for k, v in terms.items()}
 
@@ -249,10 +323,9 @@ def evaluate(model: UnLoc, dataset, batch_size: int = 8) -> dict:
     gt, sub = [], []
     for i, (p, batch, b) in enumerate(results):
         ann = dataset.annotations[entries[i][0]]
-        if p["video_id"] != ann.video_id:  # the dataset served another item in place of an unreadable video
-            raise UnLocDataError(f"{ann.video_id}: could not be read for highlight evaluation (got {p['video_id']})")
         if ann.saliency is None: raise UnLocDataError(f"{ann.video_id}: highlight evaluation needs saliency scores")
-        qid = ann.extra.get("qid", i)
+        qid = ann.extra.get("qid")
+        qid = i if qid is None else qid  # records without a qid: one per item
         gt.append({"qid": qid, "vid": ann.video_id, "duration": ann.duration,
                    "relevant_windows": [[s, e] for s, e, t in ann.segments if t == entries[i][1]],
                    "relevant_clip_ids": [c for c, _ in ann.saliency], "saliency_scores": [list(s) for _, s in ann.saliency]})
@@ -285,6 +358,7 @@ def save_checkpoint(path: str | Path, model: UnLoc, meta: dict | None = None, ha
              for k, v in full.items() if k not in set(frozen)}
     metadata = {"unloc_config": json.dumps(dataclasses.asdict(model.config)), "meta": json.dumps(meta or {}),
                 "from_pretrained": json.dumps({"keys": frozen, "digest": _digest(full, frozen)})}
+    for stale in path.parent.glob(f"{path.name}*.tmp"): stale.unlink(missing_ok=True)  # left by a killed save
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp"); os.close(fd)
     try:
         save_file(state, tmp, metadata=metadata)
@@ -303,17 +377,23 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[UnLoc, dict]
         state = load_file(str(path), device=device)
     except Exception as e: raise UnLocDataError(f"{path}: not a readable unloc_nb checkpoint ({e})") from e
     if "unloc_config" not in metadata: raise UnLocDataError(f"{path}: safetensors file without an unloc_nb config")
-    config = json.loads(metadata["unloc_config"])
-    config["regression_ranges"] = tuple(tuple(r) for r in config["regression_ranges"])
-    frozen = json.loads(metadata.get("from_pretrained", "{}")).get("keys", [])
-    # weights come from the file, the frozen towers (if left out) from `pretrained`
-    model = UnLoc(UnLocConfig(**{**config, "pretrained": config["pretrained"] if frozen else None})).to(device)
+    try:
+        config = json.loads(metadata["unloc_config"])
+        config["regression_ranges"] = tuple(tuple(r) for r in config["regression_ranges"])
+        frozen = json.loads(metadata.get("from_pretrained", "{}")).get("keys", [])
+        # weights come from the file, the frozen towers (if left out) from `pretrained`
+        model = UnLoc(UnLocConfig(**{**config, "pretrained": config["pretrained"] if frozen else None})).to(device)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:  # json.JSONDecodeError is a ValueError
+        raise UnLocDataError(f"{path}: its unloc_nb config cannot be read ({type(e).__name__}: {e})") from e
     if frozen:
         digest = _digest(model.state_dict(), frozen)
         if digest != json.loads(metadata["from_pretrained"])["digest"]:
             raise UnLocDataError(f"{path}: its frozen towers come from pretrained={config['pretrained']!r}, whose weights "
                                  "have changed since the checkpoint was written")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try: missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # a weight whose shape its config does not have
+        first = next((l.strip() for l in str(e).splitlines() if "size mismatch" in l), str(e).splitlines()[0])
+        raise UnLocDataError(f"{path}: weights do not fit its config ({first})") from e
     if unexpected or set(missing) != set(frozen):
         raise UnLocDataError(f"{path}: weights do not fit its config (missing {sorted(set(missing) - set(frozen))[:3]}, "
                              f"unexpected {unexpected[:3]})")
@@ -363,43 +443,71 @@ def save_timeline(model: UnLoc, dataset, path: str | Path, video: int = 0) -> Pa
     return path
 
 # %% ../nbs/11_train.ipynb #3c4a036d
-def _device(name: str) -> torch.device:
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+def _writable_out_dir(out_dir: Path) -> Path:
+    "Create `out_dir` and check a file can be written there, before any long work; drop a dead run's leftovers."
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-"): pass
+    except OSError as e:
+        raise UnLocDataError(f"{out_dir}: cannot write the run's files there ({e.strerror or e})") from e
+    for stale in ["metrics.json", "timeline.png", *(p.name for p in out_dir.glob("checkpoint.safetensors*.tmp"))]:
+        (out_dir / stale).unlink(missing_ok=True)  # a metrics.json must be this run's; checkpoint.safetensors stays
+    return out_dir
+
+
+def _build_model(cfg: "TrainConfig", device: torch.device) -> UnLoc:
+    "UnLoc(cfg.model_config()) on `device`, with a clear error naming a pretrained file that cannot be loaded."
+    try: return UnLoc(cfg.model_config()).to(device)
+    except FileNotFoundError: raise
+    except Exception as e:  # safetensors / torch.load / open_clip errors on a corrupt or foreign file
+        source = cfg.model_config().pretrained
+        raise UnLocDataError(f"{source}: cannot load the pretrained towers from it ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''})") from e
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
     "Train UnLoc as `cfg` says, evaluate it and checkpoint it; returns {'losses', 'metrics', 'train_metrics', 'checkpoint', ...}."
     torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
     device = _device(cfg.device)
+    out_dir = _writable_out_dir(Path(cfg.out_dir))
     train_set = make_dataset(cfg, train=True, class_names=cfg.class_names)
     eval_set = make_dataset(cfg, train=False, class_names=getattr(train_set, "class_names", None))
     generator = torch.Generator().manual_seed(cfg.seed)
     sampler = OneCaptionPerVideo(train_set, generator) if cfg.task in ("mr", "hl") else None
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         generator=generator, collate_fn=collate, num_workers=cfg.num_workers)
-    model = UnLoc(cfg.model_config()).to(device)
+    model = _build_model(cfg, device)
     if model.video_tower.frozen and cfg.cache:  # a frozen image tower: encode each video once, train on its tokens
         encode = lambda frames: model.video_tower.encode_frames(frames[None].to(device))[0].cpu()  # (N, W)
         for dataset in (train_set, eval_set): dataset.encode_frames_with(encode, cfg.views)
+    eval_set.drop_unreadable()  # an evaluation video that does not decode is found now, not after training
     optimizer = make_optimizer(model, cfg)
     total = cfg.epochs * len(loader)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, cfg.warmup_steps, cfg.schedule))
-    out_dir, epoch_losses, history = Path(cfg.out_dir), [], []
+    epoch_losses, history = [], []
+    longest = max(float(a.duration or 0) for a in train_set.annotations)  # predicting on longer videos uses windows
     bar = tqdm(range(cfg.epochs), desc=f"train {cfg.task}", disable=not progress, file=sys.stderr)
     for epoch in bar:
         losses = []
-        for batch in loader:
+        for step, batch in enumerate(loader):
             if cfg.word_texts and batch.task in ("tal", "as"): batch = with_word_texts(batch)
-            losses.append(train_step(model, batch.to(device), optimizer, cfg.clip_grad_norm)["loss"])
+            try: losses.append(train_step(model, batch.to(device), optimizer, cfg.clip_grad_norm)["loss"])
+            except NonFiniteLoss as e:
+                kept = (f"{out_dir / 'checkpoint.safetensors'} is the one of epoch {epoch}" if epoch else
+                        "no checkpoint of this run was written")
+                raise NonFiniteLoss(f"training stopped at epoch {epoch + 1}, step {step + 1}: {e}; {kept} "
+                                    f"(lower --lr, or check the data)") from e
             schedule.step()
         epoch_losses.append(float(np.mean(losses)))
         bar.set_postfix(loss=f"{epoch_losses[-1]:.4f}")
         if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < cfg.epochs:
             history.append({"epoch": epoch + 1, "metrics": evaluate(model, eval_set)})
-        save_checkpoint(out_dir / "checkpoint.safetensors", model, {"epoch": epoch + 1, "train_config": dataclasses.asdict(cfg)})
+        meta = {"epoch": epoch + 1, "train_config": dataclasses.asdict(cfg), "longest_training_seconds": longest}
+        save_checkpoint(out_dir / "checkpoint.safetensors", model, meta)
     metrics = evaluate(model, eval_set)
     fit_set = copy.copy(train_set); fit_set.train = False  # the training items without augmentation (no re-read, no re-probe)
     summary = {"task": cfg.task, "preset": cfg.preset, "epochs": cfg.epochs, "train_items": len(train_set),
-               "eval_items": len(eval_set), "first_loss": epoch_losses[0], "last_loss": epoch_losses[-1],
+               "eval_items": len(eval_set), "left_out_videos": train_set.left_out + eval_set.left_out,
+               "first_loss": epoch_losses[0], "last_loss": epoch_losses[-1],
                "losses": epoch_losses, "history": history, "metrics": metrics,
                "train_metrics": evaluate(model, fit_set),  # the same metrics on the (unaugmented) training set
                "checkpoint": str(out_dir / "checkpoint.safetensors"),
@@ -416,7 +524,8 @@ def _pairs(items: Sequence[str] | None, flag: str) -> dict:
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep: raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        if not sep or not key: raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        if key in out: raise ValueError(f"{flag} {key}= is given twice")
         out[key] = _value(value)
     return out
 
@@ -435,17 +544,28 @@ def parse_train_args(argv: Sequence[str] | None = None) -> TrainConfig:
             if f.name.endswith("split") or kind is bool: kind = _value  # null / true / false
             if f.type.startswith("list"): kind = lambda text: [x.strip() for x in text.split(",") if x.strip()]
             default = "from the recipe" if f.default is None and f.name in _RECIPE_FIELDS else f.default
-            parser.add_argument(flag, type=kind, default=f.default, help=f"(default: {default})")
+            if f.name == "strict":
+                parser.add_argument(flag, action="store_true", help="a missing or undecodable video stops the run")
+                continue
+            choices = {**_CHOICES, "task": sorted(TASK_DATA), "recipe": [*RECIPES, "auto"],
+                       "data": ["benchmark", "samples"], "fmt": list(READERS)}.get(f.name)
+            parser.add_argument(flag, type=kind, default=f.default, choices=choices, help=f"(default: {default})")
     args = vars(parser.parse_args(argv))
-    model, reader = _pairs(args.pop("model"), "--model"), _pairs(args.pop("reader"), "--reader")
-    return TrainConfig(**args, model=model, reader_kwargs=reader)
+    try:
+        model, reader = _pairs(args.pop("model"), "--model"), _pairs(args.pop("reader"), "--reader")
+        return TrainConfig(**args, model=model, reader_kwargs=reader)
+    except (ValueError, UnLocDataError) as e: parser.error(str(e))  # exit status 2, before any file is read
 
 def unloc_train(argv: Sequence[str] | None = None) -> int:
     "Console script `unloc-train`: train, evaluate, checkpoint; prints the summary JSON as the last stdout line."
+    cfg = parse_train_args(argv)  # a bad flag exits with status 2 here, before any file is read
     try:
-        cfg = parse_train_args(argv)
         summary = train(cfg)
     except (UnLocDataError, ValueError, FileNotFoundError) as e:
         print(f"unloc-train: error: {e}", file=sys.stderr); return 2
+    except (MemoryError, OSError) as e:
+        print(f"unloc-train: error: {type(e).__name__}: {e}", file=sys.stderr); return 2
+    except Exception as e:  # a bug: one line, not a traceback
+        print(f"unloc-train: internal error: {type(e).__name__}: {e} (please report this)", file=sys.stderr); return 1
     print(json.dumps({k: v for k, v in summary.items() if k not in ("losses", "history")}))
     return 0

@@ -18,8 +18,8 @@ from .pretrain import PretrainConfig, pretrain
 from .train import TrainConfig, load_checkpoint, predict, train
 
 # %% auto #0
-__all__ = ['split_classes', 'shuffled_names_map', 'ZeroShotConfig', 'zero_shot_draw', 'zero_shot', 'parse_zeroshot_args',
-           'unloc_zeroshot']
+__all__ = ['ZERO_SHOT_TRAIN', 'split_classes', 'shuffled_names_map', 'ZeroShotConfig', 'zero_shot_draw', 'zero_shot',
+           'parse_zeroshot_args', 'unloc_zeroshot']
 
 # %% ../nbs/13_zeroshot.ipynb #b2000009
 def split_classes(
@@ -69,8 +69,11 @@ class ZeroShotConfig:
     draws: int = 3
     seed: int = 0
     pretrain_epochs: int = 30
+    word_dropout: float = 0.7  # of the pretraining texts (`12_pretrain`): mostly single words
     train_epochs: int | None = None  # None: the TAL recipe's
     out_dir: str = "runs/zeroshot"
+
+ZERO_SHOT_TRAIN = dict(model={"clip_projections": True}, lr=1e-5, head_lr_mult=1000.0)  # projections kept at CLIP's
 
 
 def _unseen_map(model, annotations, video_dir, unseen: list[str], cfg: TrainConfig, rng) -> tuple[float, float]:
@@ -95,12 +98,14 @@ def zero_shot_draw(cfg: ZeroShotConfig, draw: int, progress: bool = False) -> di
     seen, unseen = split_classes([t for a in train_anns for *_, t in a.segments], cfg.unseen_fraction, rng)
     out = Path(cfg.out_dir) / f"{cfg.unseen_fraction}-draw{draw}"
     prior = pretrain(PretrainConfig([cfg.annotations], [cfg.fmt], cfg.video_dir, out=str(out / "prior.safetensors"),
-                                    exclude=unseen, epochs=cfg.pretrain_epochs, seed=cfg.seed + draw), progress=progress)
+                                    exclude=unseen, epochs=cfg.pretrain_epochs, word_dropout=cfg.word_dropout,
+                                    seed=cfg.seed + draw), progress=progress)
     result = {"draw": draw, "seen": seen, "unseen": unseen, "prior_retrieval": prior["eval_retrieval"]}
     for name, towers in [("zero_shot", prior["checkpoint"]), ("never_pretrained", None)]:
         train_cfg = TrainConfig(task="tal", annotations=cfg.annotations, fmt=cfg.fmt, video_dir=cfg.video_dir,
                                 class_names=seen, epochs=cfg.train_epochs, seed=cfg.seed + draw,
-                                model={"pretrained": towers}, out_dir=str(out / name))
+                                **{**ZERO_SHOT_TRAIN, "model": {**ZERO_SHOT_TRAIN["model"], "pretrained": towers}},
+                                out_dir=str(out / name))
         summary = train(train_cfg, progress=progress)
         model, _ = load_checkpoint(summary["checkpoint"])
         unseen_map, chance = _unseen_map(model, test_anns, cfg.video_dir, unseen, train_cfg, rng)

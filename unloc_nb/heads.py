@@ -32,13 +32,15 @@ class HeadBranch(nn.Module):
 class LocalizationHead(nn.Module):
     "Relevancy logits and (start, end) distances on every pyramid level, branches shared across levels."
     def __init__(self, width: int, num_levels: int, head_layers: int = 3, relevancy_bias: float = 0.0,
-                 regression_bias: float = 2.0, per_level: bool = False, eps: float = 1e-6):
+                 regression_bias: float = 2.0, per_level: bool = False, eps: float = 1e-6, scale_shift: bool = True):
         super().__init__()
         copies = num_levels if per_level else 1
         self.relevancy = nn.ModuleList(HeadBranch(width, head_layers, 1, relevancy_bias, eps) for _ in range(copies))
         self.boundary = nn.ModuleList(HeadBranch(width, head_layers, 2, regression_bias, eps) for _ in range(copies))
-        self.scale = nn.Parameter(torch.ones(num_levels))  # per level, init 1
-        self.shift = nn.Parameter(torch.zeros(num_levels))  # per level, init 0
+        if scale_shift:  # the official shared heads have them; its per-level heads do not (scale_shift=False)
+            self.scale = nn.Parameter(torch.ones(num_levels))  # per level, init 1
+            self.shift = nn.Parameter(torch.zeros(num_levels))  # per level, init 0
+        else: self.scale = self.shift = None
         self.num_levels, self.per_level = num_levels, per_level
 
     def forward(self, levels: list[torch.Tensor],  # [(P, N_l, D)]
@@ -50,7 +52,8 @@ class LocalizationHead(nn.Module):
         for l, (x, m) in enumerate(zip(levels, masks)):  # x (P, N_l, D), m (P, N_l)
             k = l if self.per_level else 0
             logits.append(self.relevancy[k](x, m)[..., 0])  # (P, N_l)
-            distances.append(F.relu(self.boundary[k](x, m) * self.scale[l] + self.shift[l]))  # (P, N_l, 2)
+            raw = self.boundary[k](x, m)  # (P, N_l, 2)
+            distances.append(F.relu(raw if self.scale is None else raw * self.scale[l] + self.shift[l]))  # (P, N_l, 2)
         return logits, distances
 
 # %% ../nbs/05_heads.ipynb #024bc435

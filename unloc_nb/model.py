@@ -44,6 +44,7 @@ class UnLocConfig:
     regression_bias: float = 2.0
     seg_bias: float = -6.6  # action-segmentation frame logits
     per_level_heads: bool = False  # True: separate head weights per level (default: shared + per-level scale/shift)
+    head_scale_shift: bool = True  # per-level learnable scale and shift of the distances (official: shared heads only)
     freeze_video: bool = False  # stop-gradient before the video projection
     freeze_text: bool = True  # stop-gradient before the text projection
     video_pool: str = "cls"  # 'cls' | 'gap'
@@ -52,10 +53,17 @@ class UnLocConfig:
     pair_chunk: int = 64  # (video, text) pairs fused per chunk: bounds activation memory
     checkpoint_pairs: bool = False  # recompute each chunk in backward (torch.utils.checkpoint): bounds training memory
     clip_projections: bool = False  # start the tower projections from CLIP's own (proj_dim = CLIP's embedding width)
+    prompt_templates: tuple[str, ...] = ()  # class-name prompts, e.g. ('a video of {}.',): tal/as texts (`16_official`)
+    text_embeddings: str | None = None  # file of precomputed class-name embeddings replacing the text tower (`16_official`)
 
     def __post_init__(self):
         self.regression_ranges = tuple((float(lo), float(hi)) for lo, hi in self.regression_ranges)
+        self.prompt_templates = tuple(self.prompt_templates)
         problems = []
+        if any(not isinstance(t, str) or t.count("{}") != 1 for t in self.prompt_templates):
+            problems.append(f"every prompt template needs one '{{}}' for the class name, got {self.prompt_templates!r}")
+        if self.text_embeddings is not None and self.clip_projections:
+            problems.append("text_embeddings replace the text tower, so clip_projections cannot start its projection")
         if self.pyramid not in PYRAMIDS: problems.append(f"pyramid must be one of {sorted(PYRAMIDS)}, got {self.pyramid!r}")
         if self.pyramid == "transformer" and self.num_levels != 1: problems.append("pyramid 'transformer' has num_levels=1")
         if self.pyramid == "fpn" and self.fusion_layers < self.num_levels:
@@ -80,6 +88,12 @@ class UnLocConfig:
         if "regression_ranges" not in overrides and values["num_levels"] != len(values["regression_ranges"]):
             values["regression_ranges"] = default_regression_ranges(values["num_levels"])
         return cls(**values)
+
+    @classmethod
+    def official(cls, dataset: str, size: str = "B", **overrides) -> UnLocConfig:
+        "The model of an official config file (`16_official`), e.g. ('charades_sta', 'B'); fields overridable by keyword."
+        from unloc_nb.official import official_model_config  # defined in 16_official, which imports this module
+        return official_model_config(dataset, size, **overrides)
 
 PRESETS = {
     "tiny": dict(clip_arch="tiny", num_frames=16, image_size=64, proj_dim=64, fusion_layers=3, fusion_heads=4,
@@ -113,6 +127,9 @@ class UnLoc(nn.Module):
             clip = create_clip(c.clip_arch, c.pretrained)
             self.video_tower = VideoTower(clip, c.num_frames, c.proj_dim, pool=c.video_pool, frozen=c.freeze_video)
             self.text_tower = TextTower(clip, c.proj_dim, frozen=c.freeze_text, context_length=c.caption_context_length)
+            if c.text_embeddings is not None:  # the official 'pass_through_encoder': class names -> stored embeddings
+                from unloc_nb.official import PrecomputedTextTower
+                self.text_tower = PrecomputedTextTower(c.text_embeddings, c.proj_dim)
             if self.video_tower.image_size != c.image_size:
                 raise ValueError(f"config.image_size={c.image_size} but the {c.clip_arch!r} image tower takes "
                                  f"{self.video_tower.image_size} px frames")
@@ -120,9 +137,10 @@ class UnLoc(nn.Module):
         self.fusion = VideoTextFusion(c.proj_dim, c.fusion_layers, c.fusion_heads, c.fusion_mlp)
         self.pyramid = build_pyramid(c.pyramid, c.proj_dim, c.num_levels, c.fusion_layers)
         self.head = LocalizationHead(c.proj_dim, c.num_levels, c.head_layers, c.relevancy_bias, c.regression_bias,
-                                     per_level=c.per_level_heads)
+                                     per_level=c.per_level_heads, scale_shift=c.head_scale_shift)
         self.segmentation_head = FrameHead(c.proj_dim, bias_init=c.seg_bias)  # task 'as'
         self.saliency_head = FrameHead(c.proj_dim)  # task 'hl' (beyond the official code)
+        self.prompt_index = None  # with prompts: None = random per class (training) / the middle one (eval); or one index
 
     def _start_from_clip_projections(self, clip: nn.Module):
         "Copy CLIP's image and text projections into the towers' (both (width, D) in CLIP, (D, width) here)."
@@ -139,6 +157,9 @@ class UnLoc(nn.Module):
 
     def encode_text(self, texts: list[str], task: str = "mr", context_length: int | None = None) -> torch.Tensor:
         "K texts -> (K, D) text tokens; 16 tokens for class names ('tal', 'as'), 32 for captions ('mr', 'hl')."
+        if task in ("tal", "as") and (self.config.prompt_templates or self.config.text_embeddings is not None):
+            from unloc_nb.official import encode_class_names  # the official train / validation / test use of prompts
+            return encode_class_names(self, list(texts), context_length)
         if context_length is None:
             context_length = self.config.class_context_length if task in ("tal", "as") else self.config.caption_context_length
         return self.text_tower(list(texts), context_length)

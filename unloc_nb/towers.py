@@ -124,13 +124,13 @@ class FreezableTower(nn.Module):
 
 # %% ../nbs/02_towers.ipynb #51014a76
 class VideoTower(FreezableTower):
-    "CLIP ViT applied to every frame; per-frame learnable CLS; `ln_post` token (no CLIP proj) -> bias-free projection."
+    "CLIP ViT on every frame; per-frame learnable CLS ('cls') or none ('gap'); `ln_post` token -> bias-free projection."
     def __init__(
         self,
         clip: nn.Module,  # an open_clip CLIP (from `create_clip`) with a ViT image tower
         num_frames: int,  # N, frames per video (the length of the CLS parameter)
         out_dim: int,  # D_out, width after the projection (the fusion width)
-        pool: str = "cls",  # 'cls': ln_post of the CLS token; 'gap': mean of ln_post over the patch tokens
+        pool: str = "cls",  # 'cls': ln_post of the CLS token; 'gap': no CLS token, mean of ln_post over the patches
         frozen: bool = False,  # stop-gradient before the projection: the ViT and the CLS tokens do not train
     ):
         super().__init__()
@@ -148,7 +148,8 @@ class VideoTower(FreezableTower):
         self.std = tuple(getattr(visual, "image_std", None) or OPENAI_DATASET_STD)
         self.register_buffer("pixel_mean", torch.tensor(self.mean).view(3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(self.std).view(3, 1, 1), persistent=False)
-        self.cls_tokens = nn.Parameter(visual.class_embedding.detach().expand(num_frames, -1).clone())  # (N, width)
+        if pool == "cls": self.cls_tokens = nn.Parameter(visual.class_embedding.detach().expand(num_frames, -1).clone())  # (N, width)
+        else: self.register_parameter("cls_tokens", None)  # 'gap': the ViT sees the patches only
         self.projection = nn.Linear(self.width, out_dim, bias=False)
         nn.init.normal_(self.projection.weight, std=self.width ** -0.5)  # LeCun normal, like flax's Dense default
         self.arch, self.pretrained = getattr(clip, "unloc_arch", None), getattr(clip, "unloc_pretrained", None)
@@ -161,12 +162,14 @@ class VideoTower(FreezableTower):
         if not frames.is_floating_point(): raise TypeError(f"frames must be uint8 or float, got {frames.dtype}.")
         return frames.to(self.conv1.weight.dtype)
 
-    def _encode_images(self, images: torch.Tensor, cls_tokens: torch.Tensor) -> torch.Tensor:
-        "images (M, 3, S, S) normalised, cls_tokens (M, width) -> (M, width) pre-projection frame tokens."
+    def _encode_images(self, images: torch.Tensor, cls_tokens: torch.Tensor | None) -> torch.Tensor:
+        "images (M, 3, S, S) normalised, cls_tokens (M, width) or None ('gap') -> (M, width) pre-projection frame tokens."
         x = self.conv1(images).flatten(2).transpose(1, 2)  # (M, P, width) patch tokens
+        if cls_tokens is None:  # 'gap': no CLS token and no CLS position (row 0 of CLIP's positional embedding)
+            x = x + self.positional_embedding[1:].to(x.dtype)  # (M, P, width)
+            return self.ln_post(self.transformer(self.ln_pre(self.patch_dropout(x)))).mean(dim=1)  # (M, width)
         x = torch.cat([cls_tokens[:, None].to(x.dtype), x], dim=1) + self.positional_embedding.to(x.dtype)  # (M, 1+P, width)
-        x = self.ln_post(self.transformer(self.ln_pre(self.patch_dropout(x))))  # (M, 1+P, width)
-        return x[:, 0] if self.pool == "cls" else x[:, 1:].mean(dim=1)
+        return self.ln_post(self.transformer(self.ln_pre(self.patch_dropout(x))))[:, 0]  # (M, width): the CLS output
 
     def encode_frames(
         self,
@@ -179,10 +182,10 @@ class VideoTower(FreezableTower):
         B, N = frames.shape[:2]
         if N != self.num_frames: raise ValueError(f"VideoTower was built for {self.num_frames} frames, got {N}.")
         images = self.normalize(frames.to(self.conv1.weight.device)).flatten(0, 1)  # (B*N, 3, S, S); uint8 moves cheaply
-        cls_tokens = self.cls_tokens.repeat(B, 1)  # (B*N, width): frame j of every video gets cls_tokens[j]
+        cls_tokens = None if self.cls_tokens is None else self.cls_tokens.repeat(B, 1)  # (B*N, width): frame j gets [j]
         step = chunk_size or images.shape[0]
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            tokens = torch.cat([self._encode_images(images[i:i + step], cls_tokens[i:i + step])
+            tokens = torch.cat([self._encode_images(images[i:i + step], None if cls_tokens is None else cls_tokens[i:i + step])
                                 for i in range(0, images.shape[0], step)])  # (B*N, width)
         return tokens.view(B, N, self.width)
 
@@ -197,7 +200,7 @@ class VideoTower(FreezableTower):
     @property
     def cache_id(self) -> str:
         "Identity of the pre-projection features for `FrameFeatureCache` (arch, weights, pool, weight digest); compute once."
-        digest = hashlib.sha1(self.cls_tokens.detach().float().cpu().numpy().tobytes())
+        digest = hashlib.sha1(b"" if self.cls_tokens is None else self.cls_tokens.detach().float().cpu().numpy().tobytes())
         if self.pretrained is None:  # random weights: fingerprint all of them
             for p in self.parameters():
                 if p is not self.projection.weight: digest.update(p.detach().float().cpu().numpy().tobytes())
@@ -208,7 +211,8 @@ class VideoTower(FreezableTower):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + "cls_tokens"  # a checkpoint with another frame count: resize its CLS tokens along time
-        if key in state_dict and state_dict[key].shape[0] != self.num_frames:
+        if self.cls_tokens is None: state_dict.pop(key, None)  # 'gap' has none: a 'cls' checkpoint's are not used
+        elif key in state_dict and state_dict[key].shape[0] != self.num_frames:
             state_dict[key] = resize_cls_tokens(state_dict[key], self.num_frames)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 

@@ -39,7 +39,7 @@ TASK_DATA = {  # task -> (annotation format, training file, evaluation file, dat
     "as": ("coin", "coin.json", "coin.json", ActionSegmentationDataset),
     "hl": ("qvhighlights", "qvhighlights_train.jsonl", "qvhighlights_val.jsonl", HighlightDataset),
 }
-TASK_MODEL = {  # the paper's per-task model settings
+TASK_MODEL = {  # per-task model settings, a few of the official configs' (all of them: `TrainConfig.official`)
     "mr": dict(pyramid="fpn", freeze_video=False, freeze_text=True),  # Charades-STA: FPN, image tower trained, text frozen
     "tal": dict(freeze_video=False, freeze_text=True, relevancy_bias=-5.0),
     "as": dict(pyramid="transformer", num_levels=1),
@@ -87,6 +87,10 @@ class TrainConfig:
     out_dir: str = "runs/unloc"  # checkpoint.safetensors, metrics.json and timeline.png go here
     eval_every: int = 0  # evaluate every k epochs as well as at the end (0 = only at the end)
     strict: bool = False  # a video that is missing or fails to decode stops the run instead of being left out
+    lr_decay_steps: int | None = None  # x0.1 from this step on (the official piecewise / staircase schedules)
+    augment: str | None = None  # None | 'official' | 'colour' | 'scale': video augmentations (`16_official`)
+    sampling: str = "linspace"  # 'linspace' over the video | 'consecutive' frames at 10 fps (COIN, task 'as')
+    init_from: str | None = None  # an UnLoc checkpoint to fine-tune from, as the official configs do
 
     def __post_init__(self):
         if self.task not in TASK_DATA: raise ValueError(f"TrainConfig.task must be one of {sorted(TASK_DATA)}, got {self.task!r}")
@@ -102,6 +106,12 @@ class TrainConfig:
     def model_config(self) -> UnLocConfig:
         "The UnLocConfig of this run: preset, then the task's paper settings, then the recipe's and `model` overrides."
         return UnLocConfig.preset(self.preset, **{**TASK_MODEL[self.task], **self.model})
+
+    @classmethod
+    def official(cls, dataset: str, size: str = "B", **kwargs) -> "TrainConfig":
+        "The training settings of an official config file (`16_official`), e.g. ('coin', 'L'); fields by keyword."
+        from unloc_nb.official import official_train_config
+        return official_train_config(dataset, size, **kwargs)
 
 
 def _device(name: str) -> torch.device:
@@ -159,6 +169,8 @@ def _check_config(cfg: "TrainConfig"):
     except (TypeError, ValueError) as e: raise ValueError(f"TrainConfig.model: {e}") from None
     if isinstance(pretrained, str) and _is_path(pretrained) and not os.path.isfile(pretrained):
         raise ValueError(f"{pretrained}: no such pretrained file (TrainConfig.model['pretrained'])")
+    from unloc_nb.official import check_train_options  # augment, sampling, init_from, lr_decay_steps
+    check_train_options(cfg)
 
 # %% ../nbs/11_train.ipynb #71f0968d
 def _pick_split(anns: list, split: str | None, path) -> list:
@@ -221,10 +233,12 @@ def make_optimizer(model: UnLoc, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adamw": return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     raise ValueError(f"TrainConfig.optimizer must be 'sgd' or 'adamw', got {cfg.optimizer!r}")
 
-def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "cosine") -> float:
-    "Multiplier of the base learning rate at `step`: linear warm-up from 0, then cosine to 0 or constant."
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "cosine",
+              decay_step: int | None = None) -> float:
+    "Multiplier of the base learning rate at `step`: linear warm-up from 0, then cosine to 0 or constant (x0.1 from `decay_step`)."
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    if decay_step is not None and step >= decay_step: return 0.1 * lr_factor(step, total_steps, warmup_steps, schedule)
     if step < warmup_steps: return (step + 1) / (warmup_steps + 1)
     if schedule == "constant": return 1.0
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
@@ -472,17 +486,24 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     train_set = make_dataset(cfg, train=True, class_names=cfg.class_names)
     eval_set = make_dataset(cfg, train=False, class_names=getattr(train_set, "class_names", None))
     generator = torch.Generator().manual_seed(cfg.seed)
+    if cfg.augment or cfg.sampling != "linspace":  # the official augmentations / consecutive frames (`16_official`)
+        from unloc_nb.official import official_clips
+        train_set, eval_set = official_clips(train_set, cfg, generator), official_clips(eval_set, cfg, generator)
     sampler = OneCaptionPerVideo(train_set, generator) if cfg.task in ("mr", "hl") else None
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         generator=generator, collate_fn=collate, num_workers=cfg.num_workers)
     model = _build_model(cfg, device)
+    if cfg.init_from:  # fine-tune an earlier UnLoc model, as the official configs do
+        from unloc_nb.official import load_unloc_checkpoint
+        load_unloc_checkpoint(model, cfg.init_from)
     if model.video_tower.frozen and cfg.cache:  # a frozen image tower: encode each video once, train on its tokens
         encode = lambda frames: model.video_tower.encode_frames(frames[None].to(device))[0].cpu()  # (N, W)
         for dataset in (train_set, eval_set): dataset.encode_frames_with(encode, cfg.views)
     eval_set.drop_unreadable()  # an evaluation video that does not decode is found now, not after training
     optimizer = make_optimizer(model, cfg)
     total = cfg.epochs * len(loader)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, cfg.warmup_steps, cfg.schedule))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, cfg.warmup_steps, cfg.schedule,
+                                                                           cfg.lr_decay_steps))
     epoch_losses, history = [], []
     longest = max(float(a.duration or 0) for a in train_set.annotations)  # predicting on longer videos uses windows
     bar = tqdm(range(cfg.epochs), desc=f"train {cfg.task}", disable=not progress, file=sys.stderr)

@@ -246,3 +246,29 @@ def test_lr_decay_and_flags():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             parse_train_args(["--augment", "heavy"])
+
+
+def test_train_with_official_options(tmp_path):
+    "One short run with the official augmentations, consecutive frames and a decay step, then one fine-tuning it."
+    from unloc_nb.train import train
+    common = dict(task="as", data="samples", epochs=1, batch_size=2, model={"num_frames": 16, "freeze_video": False})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = train(TrainConfig(**common, augment="official", sampling="consecutive", lr_decay_steps=2,
+                                  out_dir=str(tmp_path / "a")), progress=False)
+        assert math.isfinite(first["first_loss"]) and 0 <= first["metrics"]["frame_accuracy"] <= 1
+        seen = {}
+        import unloc_nb.official as official
+        original = official.load_unloc_checkpoint
+        def spy(model, path, skip=None):
+            seen["report"] = original(model, path, skip)
+            return seen["report"]
+        official.load_unloc_checkpoint = spy
+        try:
+            train(TrainConfig(**common, init_from=first["checkpoint"], out_dir=str(tmp_path / "b")), progress=False)
+        finally:
+            official.load_unloc_checkpoint = original
+    from safetensors.torch import load_file
+    stored = load_file(first["checkpoint"])  # frozen pretrained towers are not stored: they come from `pretrained`
+    assert "fusion.layers.0.qkv.weight" in seen["report"]["loaded"]
+    assert sorted(seen["report"]["loaded"]) == sorted(stored) and not seen["report"]["not_in_model"]

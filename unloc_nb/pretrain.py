@@ -138,7 +138,7 @@ class PretrainConfig:
     weight_decay: float = 0.1
     warmup_steps: int = 50
     background: str | None = "background"
-    word_dropout: float = 0.3  # probability of dropping each word of a text, per step
+    word_dropout: float = 0.0  # probability of dropping each word of a text, per step
     train_image: bool = True  # False: the image tower keeps its initial weights, as in LiT (its projection still trains)
     train_text: bool = True  # False: the text transformer keeps its initial weights (its projection still trains)
     exclude: list[str] = field(default_factory=list)  # texts kept unseen (zero-shot)

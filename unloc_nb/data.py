@@ -4,29 +4,32 @@
 
 # %% ../nbs/01_data.ipynb #76ecaed4
 from __future__ import annotations
-import csv, dataclasses, inspect, io, json, math, os, re, shutil, sys, tempfile, warnings
+import bisect, csv, dataclasses, importlib.resources, inspect, io, json, math, os, re, shutil, sys, tempfile, warnings
 from collections import Counter
 from dataclasses import dataclass, field, asdict
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+from fastcore.basics import patch_to
 import torch
 from torch.utils.data import Dataset
 
 # %% auto #0
 __all__ = ['QUIRK_RULES', 'MAX_FRAME_SIDE', 'MAX_SOURCE_FRAMES', 'FPS_RANGE', 'FRAME_COUNT_TOLERANCE', 'DECODED_COUNT_TOLERANCE',
-           'VIDEO_EXTENSIONS', 'READERS', 'MAX_CLIP_BYTES', 'DECODE_CHUNK_BYTES', 'SYNTHETIC_CLASSES', 'SAMPLE_SPECS',
-           'UnLocDataError', 'UnLocDataWarning', 'Annotation', 'normalise_split', 'probe_video', 'find_video',
-           'read_charades_sta', 'read_anet_captions', 'read_qvhighlights', 'read_activitynet', 'read_thumos14_json',
-           'read_thumos14_txt', 'read_coin', 'reader_arguments', 'read_annotations', 'read_with_quirks',
-           'sample_indices', 'VideoClip', 'decode_video', 'crop_clip', 'crop_frames', 'read_video', 'write_mp4',
-           'SyntheticEvent', 'SyntheticVideo', 'render_frames', 'make_synthetic_video', 'write_charades_sta',
-           'write_anet_captions', 'qvh_saliency', 'write_qvhighlights', 'write_activitynet', 'write_coin',
-           'sample_path', 'make_data_samples', 'load_sample_ground_truth', 'SyntheticWorld', 'make_benchmark',
-           'benchmark_path', 'Item', 'Batch', 'saliency_target', 'frame_labels', 'MomentRetrievalDataset',
-           'ActionLocalizationDataset', 'ActionSegmentationDataset', 'HighlightDataset', 'collate']
+           'VIDEO_EXTENSIONS', 'READERS', 'MAX_CLIP_BYTES', 'DECODE_CHUNK_BYTES', 'VIDEO_DECODER', 'SYNTHETIC_CLASSES',
+           'SAMPLE_SPECS', 'UnLocDataError', 'UnLocDataWarning', 'Annotation', 'normalise_split', 'probe_video',
+           'find_video', 'read_charades_sta', 'read_anet_captions', 'read_qvhighlights', 'read_activitynet',
+           'read_thumos14_json', 'read_thumos14_txt', 'read_coin', 'reader_arguments', 'read_annotations',
+           'read_with_quirks', 'sample_indices', 'VideoClip', 'PyAVReader', 'open_reader', 'decode_video', 'crop_clip',
+           'crop_frames', 'read_video', 'write_mp4', 'SyntheticEvent', 'SyntheticVideo', 'render_frames',
+           'make_synthetic_video', 'write_charades_sta', 'write_anet_captions', 'qvh_saliency', 'write_qvhighlights',
+           'write_activitynet', 'write_coin', 'sample_path', 'make_data_samples', 'load_sample_ground_truth',
+           'SyntheticWorld', 'make_benchmark', 'benchmark_path', 'Item', 'Batch', 'saliency_target', 'frame_labels',
+           'MomentRetrievalDataset', 'ActionLocalizationDataset', 'ActionSegmentationDataset', 'HighlightDataset',
+           'collate']
 
 # %% ../nbs/01_data.ipynb #5673e94a
 class UnLocDataError(ValueError):
@@ -231,8 +234,11 @@ class _entry:
 
 # %% ../nbs/01_data.ipynb #b805896b
 import av
-import decord
-decord.logging.set_level(decord.logging.QUIET)  # errors are re-raised as UnLocDataError with decord's message
+try:  # decord where it has a wheel (Linux x86_64, Windows AMD64); PyAV decodes elsewhere (see 'Two decoders')
+    if os.environ.get("UNLOC_NO_DECORD", "") not in ("", "0"): raise ImportError("UNLOC_NO_DECORD is set")
+    import decord
+    decord.logging.set_level(decord.logging.QUIET)  # errors are re-raised as UnLocDataError with decord's message
+except ImportError: decord = None  # replaced by a stand-in on PyAV below, before any video is read
 
 _NOT_VIDEO_FORMATS = {"tty", "image2", "ansi"}
 MAX_FRAME_SIDE = 8192  # pixels per side: above 8K UHD (7680 x 4320); a larger frame is refused before decoding
@@ -718,6 +724,80 @@ def _check_request(path: Path, num_frames: int, short_side: int, width: int, hei
                              f"{clip_bytes / 2**30:.1f} GiB (more than {MAX_CLIP_BYTES / 2**30:g} GiB): "
                              "ask for fewer or smaller frames")
 
+# %% ../nbs/01_data.ipynb #d3c0de02
+class _Frames:
+    "Decoded frames with decord's accessor: `asnumpy()` gives the (U, H, W, 3) uint8 array."
+    def __init__(self, array: np.ndarray): self.array = array
+    def asnumpy(self) -> np.ndarray: return self.array
+
+
+class PyAVReader:
+    "decord's `VideoReader` on PyAV: `len` (T), `get_avg_fps()` and `get_batch(indices)` of frames in display order."
+    def __init__(self, path: str | Path, ctx=None):  # ctx: decord's device argument, unused (frames are on the CPU)
+        self.path, self.container = str(path), None
+        self.container = av.open(self.path)
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"  # frame and slice threads, as FFmpeg's command line decodes
+        packets = [(p.pts, bool(p.is_keyframe)) for p in self.container.demux(self.stream) if p.size]
+        stamps = [pts for pts, _ in packets]
+        self.by_count = (self.container.format.name == "avi" or None in stamps or len(set(stamps)) < len(stamps))
+        self.pts = [] if self.by_count else sorted(stamps)  # (T,) frame i of the display order has pts[i]
+        self.keys = [] if self.by_count else sorted(pts for pts, key in packets if key)  # pts of the key frames
+        self.num_frames = len(packets)
+        self.fps = float(self.stream.average_rate or self.stream.guessed_rate or 0)
+
+    def __len__(self) -> int: return self.num_frames
+    def get_avg_fps(self) -> float: return self.fps
+    def __del__(self):
+        if self.container is not None: self.container.close()
+
+# %% ../nbs/01_data.ipynb #d3c0de03
+@patch_to(PyAVReader)
+def get_batch(self, indices: Sequence[int]) -> _Frames:
+    "The frames at `indices` (any order, repeats allowed): (U, H, W, 3) uint8 RGB."
+    indices = [int(i) for i in indices]
+    outside = [i for i in indices if not 0 <= i < self.num_frames]
+    if outside: raise IndexError(f"frame {outside[0]} is outside 0..{self.num_frames - 1}")
+    wanted = sorted(set(indices))
+    found = self._by_count(wanted) if self.by_count else self._by_pts(wanted)
+    return _Frames(np.stack([found[i] for i in indices]))
+
+@patch_to(PyAVReader)
+def _by_pts(self, wanted: list[int]) -> dict[int, np.ndarray]:
+    "Seek to the key frame at or before each wanted frame, unless decoding on from the last frame is shorter."
+    found, frames, last = {}, None, None
+    for i in wanted:
+        target = self.pts[i]
+        key = self.keys[max(0, bisect.bisect_right(self.keys, target) - 1)] if self.keys else target
+        if frames is None or last is None or last >= target or key > last:
+            self.container.seek(target, stream=self.stream, backward=True)
+            frames = self.container.decode(self.stream)
+        frame = next((f for f in frames if f.pts is None or f.pts >= target), None)
+        last = None if frame is None else frame.pts
+        if last != target: raise RuntimeError(f"frame {i} is missing from the decoded stream")
+        found[i] = frame.to_ndarray(format="rgb24")
+    return found
+
+@patch_to(PyAVReader)
+def _by_count(self, wanted: list[int]) -> dict[int, np.ndarray]:
+    "Decode from the start and count the frames (for containers whose timestamps are not the display order)."
+    found, todo = {}, set(wanted)
+    self.container.seek(0)
+    for i, frame in enumerate(self.container.decode(self.stream)):
+        if i in todo: found[i] = frame.to_ndarray(format="rgb24")
+        if i >= wanted[-1]: break
+    missing = sorted(todo - set(found))
+    if missing: raise RuntimeError(f"frame {missing[0]} is missing from the decoded stream")
+    return found
+
+if decord is None: decord = SimpleNamespace(VideoReader=PyAVReader, cpu=lambda device_id=0: None)  # the stand-in
+VIDEO_DECODER = "pyav" if decord.VideoReader is PyAVReader else "decord"  # the decoder `decode_video` uses
+
+def open_reader(path: Path, facts: dict):
+    "A reader of a probed video: `decord.VideoReader` (the real one or the stand-in), PyAV for AVI files."
+    if facts["format"] == "avi": return PyAVReader(path)  # decord's random access in AVI skips B-frames wrongly
+    return decord.VideoReader(str(path), ctx=decord.cpu(0))
+
 # %% ../nbs/01_data.ipynb #a1b2c308
 def _check_decoded_seconds(path: Path, seconds: float, fps: float, facts: dict):
     "Matroska lists no frame count: there the decoded frames must fill the duration its header gives (video only)."
@@ -731,8 +811,8 @@ def _check_decoded_seconds(path: Path, seconds: float, fps: float, facts: dict):
 _DECORD_LOG_PREFIX = re.compile(r"\[[\d:]+\] \S+?:\d+: ")  # '[hh:mm:ss] /build/path/file.cc:NN: '
 
 def _decoder_message(error: Exception, path: Path) -> str:
-    "decord's error text for a user: its first line without log prefixes, build paths and 'Check failed' internals."
-    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    "The decoder's error text for a user: its first line without log prefixes, build paths and 'Check failed' internals."
+    text = _av_message(error, path).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     text = _DECORD_LOG_PREFIX.sub("", text).replace(f"[{path}]", "").replace(str(path), "the file")
     if "Check failed" in text: text = text.rsplit(") ", 1)[-1]  # 'Check failed: call(...) >= 0 (-22 vs. 0) What failed'
     if "Check failed" in text: text = "the decoder stopped on corrupt data"  # no explanation after the check
@@ -766,7 +846,7 @@ def decode_video(
     width, height, listed = facts["width"], facts["height"], facts["listed"]
     _check_request(path, num_frames, short_side, width, height)
     try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+        reader = open_reader(path, facts)
         num_source, fps = len(reader), float(reader.get_avg_fps())
         # only a listed T counts (an estimate from a duration can include audio, or come from the bit rate), and an
         # mp4/mov index lists every frame: there decord must find exactly as many
@@ -1053,14 +1133,16 @@ def write_coin(videos: Sequence[SyntheticVideo], path: str | Path):
 
 # %% ../nbs/01_data.ipynb #b90b989d
 def sample_path(name: str = "") -> Path:
-    "Path of `data_samples/` (or of `name` inside it), found next to the package or above the working directory."
-    roots = []
+    "Path of `data_samples/` (or of `name` in it): inside the installed package, else in the repository's checkout."
+    shipped = importlib.resources.files("unloc_nb") / "data_samples"  # a wheel or `pip install git+URL` puts it here
+    if isinstance(shipped, Path) and shipped.is_dir(): return shipped / name
+    roots = []  # an editable install or a checkout on the path: data_samples/ next to the package
     try: roots.append(Path(__file__).resolve().parent.parent)
     except NameError: pass  # running inside the notebook
     roots += [Path.cwd(), *Path.cwd().parents]
     for root in roots:
         if (root / "data_samples").is_dir() and (root / "settings.ini").is_file(): return root / "data_samples" / name
-    raise FileNotFoundError("data_samples/ not found next to the package or above the working directory")
+    raise FileNotFoundError("data_samples/ not found in the installed package, next to it or above the working directory")
 
 
 SAMPLE_SPECS = [  # (duration s, fps, (width, height), noise)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch, patch_to
 
-from .data import UnLocDataError, probe_video, sample_indices, crop_frames, SAMPLE_SPECS
+from .data import UnLocDataError, _probe, open_reader, probe_video, sample_indices, crop_frames, SAMPLE_SPECS
 from .model import UnLoc, TASKS
 from .postprocess import decode_segments, soft_nms_keep
 from .train import SHIPPED_CHECKPOINTS, load_checkpoint
@@ -94,11 +94,10 @@ def plan_windows(num_source_frames: int, fps: float, num_frames: int, seconds_pe
 
 # %% ../nbs/14_predict.ipynb #5b1d0e16
 def _open_video(path: Path):
-    "A decord reader of a video checked by `probe_video`: (reader, T, fps)."
-    import decord
-    probe_video(path)  # clear errors for missing files and non-videos before decord sees them
+    "A reader of a video checked by the probe (01_data's `open_reader`: decord, or PyAV): (reader, T, fps)."
+    facts = _probe(path)[2]  # clear errors for missing files and non-videos before the decoder sees them
     try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+        reader = open_reader(path, facts)
         num_source, fps = len(reader), float(reader.get_avg_fps())
     except Exception as e: raise UnLocDataError(f"{path}: cannot decode video frames ({_first_line(e)})") from e
     if num_source < 1 or not fps > 0: raise UnLocDataError(f"{path}: video has T={num_source} frames at fps {fps}")
@@ -220,7 +219,7 @@ class _FrameAverage:
 @torch.no_grad()
 def predict_video(
     self: UnLoc,
-    video: str | Path,  # any file decord reads
+    video: str | Path,  # any video file PyAV opens
     texts: str | Sequence[str],  # mr / hl: a query (or a list, mr); tal / as: class names (a list or 'a, b, c')
     task: str | None = None,  # default: the task the checkpoint was trained for
     seconds_per_frame: float | None = None,  # longest spacing of sampled frames; default: the training data's

@@ -1085,7 +1085,7 @@ def write_anet_captions(videos: Sequence[SyntheticVideo], path: str | Path):
 def qvh_saliency(video: SyntheticVideo, caption: str, clip_seconds: float = 2.0):
     "QVHighlights-style (relevant_windows, relevant_clip_ids, saliency_scores) of `caption` in a synthetic video."
     spans = [(e.start, e.end) for e in video.events if e.caption == caption]
-    num_clips = math.ceil(video.duration / clip_seconds - 1e-9)
+    num_clips = int(video.duration / clip_seconds + 1e-9)  # whole 2 s clips only, as QVHighlights
     ids, scores = [], []
     for c in range(num_clips):
         lo, hi = c * clip_seconds, min((c + 1) * clip_seconds, video.duration)
@@ -1240,7 +1240,7 @@ def make_benchmark(
 def benchmark_path(name: str = "", num_train: int = 240, num_test: int = 60, seed: int = 0) -> Path:
     "Path of the default benchmark (or of `name` in it); generated into the user cache on first use."
     base = os.environ.get("UNLOC_NB_BENCHMARK") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "unloc_nb"
-    root = Path(base) / f"benchmark-{num_train}-{num_test}-{seed}"
+    root = Path(base) / f"benchmark-v2-{num_train}-{num_test}-{seed}"
     if not (root / "ground_truth.json").is_file():
         print(f"generating the synthetic benchmark in {root} (once, about 20 s)", file=sys.stderr)
         Path(base).mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
-"""Every file of ../shared/real_annotations parsed with counted quirks (see that folder's README.md).
+"""Every file of ../shared/real_annotations parsed with counted quirks.
 
-Skipped when ../shared/real_annotations (next to the repository) is absent.
+The folder holds byte-exact excerpts of the public annotation files and is not shipped with the repository; the
+tests are skipped when ../shared/real_annotations (next to the repository) is absent.
 """
 import json
 from pathlib import Path

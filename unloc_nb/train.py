@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse, copy, dataclasses, hashlib, json, math, os, random, shutil, struct, sys, tempfile, time
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -260,6 +261,11 @@ def _float_output(out):
                                saliency=None if out.saliency is None else out.saliency.float())
 
 
+def _distributed() -> bool:
+    "Whether this process is one of several (torchrun) training together."
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 class UnLocLoss(nn.Module):
     "UnLoc and its training loss as one module, batch -> loss terms: the model under autocast, the loss in float32."
     def __init__(self, model: UnLoc, amp: torch.dtype | None = None):
@@ -272,7 +278,7 @@ class UnLocLoss(nn.Module):
         with torch.autocast(device.type, dtype=self.amp, enabled=self.amp is not None):
             if not _distributed():
                 out = self.model(batch.frames, batch.texts, batch.task, batch.frame_mask)
-            else:  # this slice's video tokens, then every process fuses the whole global batch (see 'Several processes')
+            else:  # this slice's video tokens; then every process fuses the whole global batch ('Several processes')
                 video_tokens, batch = gather_batch(self.model.encode_video(batch.frames), batch, real)
                 text_tokens = self.model.encode_text(batch.texts, batch.task)
                 out = self.model.fuse(video_tokens, text_tokens, batch.task, batch.frame_mask)
@@ -431,6 +437,12 @@ def atomic_write(path: str | Path, write) -> Path:
     return path
 
 
+def _write_json(path: Path, value, lines: bool = False) -> Path:
+    "Write `value` as JSON (`lines`: one object per line), atomically."
+    text = "".join(json.dumps(v) + "\n" for v in value) if lines else json.dumps(value, indent=1) + "\n"
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
 TRAIN_STATE = "_train_state."  # tensor-name prefix of the optimizer and RNG state inside last/best.safetensors
 
 def save_checkpoint(path: str | Path, model: UnLoc, meta: dict | None = None, half: bool = False,
@@ -453,7 +465,7 @@ def save_checkpoint(path: str | Path, model: UnLoc, meta: dict | None = None, ha
 
 # %% ../nbs/11_train.ipynb #a1c0ad01
 SHIPPED_CHECKPOINTS = {f"tiny-{task}": f"tiny_{task}.safetensors" for task in ("mr", "tal", "as", "hl")}  # unloc_nb/weights/
-RUN_CHECKPOINTS = ("best.safetensors", "last.safetensors", "checkpoint.safetensors")  # read in this order from a run dir
+RUN_CHECKPOINTS = ("best.safetensors", "last.safetensors", "checkpoint.safetensors")  # a run dir's, in this order
 
 def run_checkpoint(run_dir: str | Path) -> Path:
     "The checkpoint a run directory stands for: best.safetensors, else last.safetensors (else an older run's file)."
@@ -558,7 +570,7 @@ def load_train_state(path: str | Path) -> tuple[dict, dict]:
     return tensors, json.loads(metadata["train_state"])
 
 # %% ../nbs/11_train.ipynb #b2d0c003
-RESUME_MAY_CHANGE = ("device", "num_workers", "out_dir")  # where a run computes, not what: a resumed run may change them
+RESUME_MAY_CHANGE = ("device", "num_workers", "out_dir")  # where a run computes, not what: resuming may change them
 
 def _jsonable(value):
     "`value` as JSON would give it back (tuples become lists)."
@@ -598,8 +610,11 @@ def _resumable(out_dir: Path, cfg: TrainConfig) -> Path:
     last = out_dir / "last.safetensors"
     if not last.is_file():
         raise UnLocDataError(f"{out_dir}: no last.safetensors to resume from (no epoch of a run has finished there)")
-    _, values = load_train_state(last)
-    with safe_open(str(last), "pt") as f: theirs = json.loads((f.metadata() or {}).get("meta", "{}")).get("train_config")
+    try:
+        with safe_open(str(last), "pt") as f: metadata = f.metadata() or {}
+    except Exception as e: raise UnLocDataError(f"{last}: not a readable unloc_nb checkpoint ({e})") from e
+    if "train_state" not in metadata: load_train_state(last)  # its error: no training state in that file
+    theirs = json.loads(metadata.get("meta", "{}")).get("train_config")
     differ = config_differences(dataclasses.asdict(cfg), theirs or {})
     if differ:
         raise UnLocDataError(f"{last}: written by another config; {len(differ)} field(s) differ (this run vs the "
@@ -649,13 +664,8 @@ def save_timeline(model: UnLoc, dataset, path: str | Path, video: int = 0) -> Pa
     return path
 
 # %% ../nbs/11_train.ipynb #c3e0d001
-def _distributed() -> bool:
-    "Whether this process is one of several (torchrun) training together."
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
 class RankBatches(Sampler):
-    "This process's contiguous slice of each batch of `batches`, as (index, real) pairs; an empty slice gets the batch's first item as a stand-in (real=False)."
+    "This process's slice of each batch as (index, real) pairs; an empty slice reads the batch's first item, not real."
     def __init__(self, batches: Sampler, rank: int = 0, world: int = 1):
         self.batches, self.rank, self.world = batches, rank, world
     def __len__(self) -> int: return len(self.batches)
@@ -680,7 +690,7 @@ def _collate_flagged(pairs: list) -> tuple[Batch, int]:
 
 # %% ../nbs/11_train.ipynb #c3e0d003
 class _GatherTokens(torch.autograd.Function):
-    "Every process's (B_p, N, D) tokens stacked; backward: this process's slice of the gradient, times the process count."
+    "Every process's (B_p, N, D) tokens, stacked; backward: this process's slice of the gradient times the processes."
     @staticmethod
     def forward(ctx, tokens: torch.Tensor) -> torch.Tensor:
         ctx.rank, ctx.world = dist.get_rank(), dist.get_world_size()
@@ -694,7 +704,7 @@ class _GatherTokens(torch.autograd.Function):
 
 
 def gather_batch(video_tokens: torch.Tensor, batch: Batch, real: int) -> tuple[torch.Tensor, Batch]:
-    "The global batch from every process's slice: (B, N, D) video tokens, differentiable into this slice, and its Batch."
+    "The global batch from every process's slice: (B, N, D) video tokens (differentiable into this slice), its Batch."
     parts = [None] * dist.get_world_size()
     dist.all_gather_object(parts, (real, dataclasses.replace(batch, frames=None).to("cpu")))  # ground truth, texts
     most = max(len(b.video_ids) for _, b in parts)  # slices differ by one item at most: pad to the longest
@@ -705,8 +715,9 @@ def gather_batch(video_tokens: torch.Tensor, batch: Batch, real: int) -> tuple[t
     cat = lambda name: torch.cat([getattr(b, name)[:n] for n, b in kept])
     items = lambda name: [x for n, b in kept for x in getattr(b, name)[:n]]
     texts = kept[0][1].texts if batch.task in ("tal", "as") else items("texts")  # class names, or one text per video
+    saliency = cat("saliency") if batch.saliency is not None else None
     whole = Batch(None, cat("frame_mask"), cat("unit_seconds"), cat("duration"), texts, items("segments"),
-                  items("labels"), cat("saliency") if batch.saliency is not None else None, items("video_ids"), batch.task)
+                  items("labels"), saliency, items("video_ids"), batch.task)
     return tokens, whole.to(video_tokens.device)
 
 # %% ../nbs/11_train.ipynb #3c4a036d
@@ -735,12 +746,6 @@ def _build_model(cfg: "TrainConfig", device: torch.device) -> UnLoc:
         source = cfg.model_config().pretrained
         raise UnLocDataError(f"{source}: cannot load the pretrained towers from it ({type(e).__name__}: "
                              f"{str(e).splitlines()[0] if str(e) else ''})") from e
-
-
-def _write_json(path: Path, value, lines: bool = False) -> Path:
-    "Write `value` as JSON (`lines`: one object per line), atomically."
-    text = "".join(json.dumps(v) + "\n" for v in value) if lines else json.dumps(value, indent=1) + "\n"
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def _read_log(out_dir: Path) -> dict[int, dict]:
@@ -804,7 +809,8 @@ def _restore(last: Path, model: UnLoc, optimizer, schedule, scaler, generator, t
     if values["scaler"]: scaler.load_state_dict(values["scaler"])
     mine = rank if rank < len(values["rng"]) else 0  # resumed with more processes: the others start from rank 0's
     prefix = f"rng.{mine}."
-    _set_rng_state({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, values["rng"][mine], generator)
+    rng_tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    _set_rng_state(rng_tensors, values["rng"][mine], generator)
     gone = {i: UnLocDataError("left out in an earlier epoch of this run") for i, a in enumerate(train_set.annotations)
             if a.video_id in set(values["left_out"])}
     if gone: train_set._leave_out(gone)
@@ -828,9 +834,11 @@ def _train(cfg: TrainConfig, progress: bool, resume: bool, stop_after: int | Non
     train_set = make_dataset(cfg, train=True, class_names=cfg.class_names)
     eval_set = make_dataset(cfg, train=False, class_names=getattr(train_set, "class_names", None))
     generator = torch.Generator().manual_seed(cfg.seed)
-    order = OneCaptionPerVideo(train_set, generator) if cfg.task in ("mr", "hl") else RandomSampler(train_set, generator=generator)
-    loader = DataLoader(_Flagged(train_set), batch_sampler=RankBatches(BatchSampler(order, cfg.batch_size, False), rank, world),
-                        generator=generator, collate_fn=_collate_flagged, num_workers=cfg.num_workers)
+    if cfg.task in ("mr", "hl"): order = OneCaptionPerVideo(train_set, generator)
+    else: order = RandomSampler(train_set, generator=generator)
+    batches = RankBatches(BatchSampler(order, cfg.batch_size, drop_last=False), rank, world)  # this process's slices
+    loader = DataLoader(_Flagged(train_set), batch_sampler=batches, generator=generator, collate_fn=_collate_flagged,
+                        num_workers=cfg.num_workers)
     model = set_grad_checkpointing(_build_model(cfg, device), cfg.grad_checkpointing)
     amp = amp_dtype(cfg.precision, device)
     if model.video_tower.frozen and cfg.cache:  # a frozen image tower: encode each video once, train on its tokens
@@ -878,7 +886,8 @@ def _train(cfg: TrainConfig, progress: bool, resume: bool, stop_after: int | Non
             if better: best = {"epoch": record["epoch"], "value": headline(cfg.task, record["metrics"])}
             state = _train_state(epoch + 1, optimizer, schedule, scaler, rng, log, best, train_set.left_out)
             save_checkpoint(out_dir / "last.safetensors", model, _run_meta(cfg, record, longest), train_state=state)
-            if better: atomic_write(out_dir / "best.safetensors", lambda tmp: shutil.copyfile(out_dir / "last.safetensors", tmp))
+            copy_last = partial(shutil.copyfile, out_dir / "last.safetensors")
+            if better: atomic_write(out_dir / "best.safetensors", copy_last)
             _write_json(out_dir / "log.jsonl", log, lines=True)
     if world > 1: dist.barrier()  # the files of the last epoch are written
     losses = [r["loss"] for r in log]
@@ -941,16 +950,17 @@ def _train_parser(defaults: bool = True) -> argparse.ArgumentParser:
     given = lambda value: value if defaults else argparse.SUPPRESS
     parser.add_argument("--config", metavar="FILE", default=given(None),
                         help="start from this JSON config (a run's config.json); the flags given change its fields")
-    parser.add_argument("--resume", metavar="RUN_DIR", default=given(None), help="continue the run in RUN_DIR with "
-                        f"its own config.json (only --{', --'.join(n.replace('_', '-') for n in RESUME_MAY_CHANGE[:2])} may change)")
+    parser.add_argument("--resume", metavar="RUN_DIR", default=given(None),
+                        help="continue the run in RUN_DIR with its config.json (only --device, --num-workers change)")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        if f.name == "model":
-            parser.add_argument("--model", action="append", metavar="KEY=VALUE", default=given(None), help="UnLocConfig override")
-        elif f.name == "reader_kwargs":
-            parser.add_argument("--reader", action="append", metavar="KEY=VALUE", default=given(None), help="reader argument")
+        if f.name in ("model", "reader_kwargs"):
+            model = f.name == "model"
+            parser.add_argument("--model" if model else "--reader", action="append", metavar="KEY=VALUE",
+                                default=given(None), help="UnLocConfig field" if model else "reader argument")
         elif f.name == "strict":
-            parser.add_argument(flag, action="store_true", default=given(False), help="a missing or undecodable video stops the run")
+            parser.add_argument(flag, action="store_true", default=given(False),
+                                help="a missing or undecodable video stops the run")
         else:
             kind = next((t for t in (bool, int, float) if f.type.startswith(t.__name__)), str)  # 'int | None' -> int
             if f.name.endswith("split") or kind is bool: kind = _value  # null / true / false
@@ -958,7 +968,8 @@ def _train_parser(defaults: bool = True) -> argparse.ArgumentParser:
             default = "from the recipe" if f.default is None and f.name in _RECIPE_FIELDS else f.default
             choices = {**_CHOICES, "task": sorted(TASK_DATA), "recipe": [*RECIPES, "auto"],
                        "data": ["benchmark", "samples"], "fmt": list(READERS)}.get(f.name)
-            parser.add_argument(flag, type=kind, default=given(f.default), choices=choices, help=f"(default: {default})")
+            parser.add_argument(flag, type=kind, default=given(f.default), choices=choices,
+                                help=f"(default: {default})")
     return parser
 
 

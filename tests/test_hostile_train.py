@@ -101,8 +101,8 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp
     run_dir = tmp_path / "run"
     status, _, err = run("--data", "samples", "--task", "tal", "--epochs", "3", "--out-dir", run_dir)
     assert status == 2 and "training stopped at epoch 2, step 1: the loss is nan" in err
-    assert "checkpoint.safetensors is the one of epoch 1" in err
-    _, meta = load_checkpoint(run_dir / "checkpoint.safetensors")
+    assert "last.safetensors is the one of epoch 1" in err
+    _, meta = load_checkpoint(run_dir / "last.safetensors")
     assert meta["epoch"] == 1 and not (run_dir / "metrics.json").exists()
 
 

@@ -334,6 +334,7 @@ def load_unloc_checkpoint(model: UnLoc, path: str | Path, skip: str | None = Non
     report = {"loaded": [], "resized": [], "not_in_model": [], "skipped": []}
     new = {}
     for key, value in state.items():
+        if key.startswith("_train_state."): continue  # a run's optimizer and RNG state (11_train), not weights
         if key not in own: report["not_in_model"].append(key); continue
         if skip and re.search(skip, key): report["skipped"].append(key); continue
         if key.endswith("cls_tokens") and value.shape != own[key].shape and value.shape[1:] == own[key].shape[1:]:

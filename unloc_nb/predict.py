@@ -16,7 +16,7 @@ from fastcore.basics import patch, patch_to
 from .data import UnLocDataError, _probe, open_reader, probe_video, sample_indices, crop_frames, SAMPLE_SPECS
 from .model import UnLoc, TASKS
 from .postprocess import decode_segments, soft_nms_keep
-from .train import SHIPPED_CHECKPOINTS, load_checkpoint
+from .train import SHIPPED_CHECKPOINTS, load_checkpoint, run_checkpoint
 from .towers import package_weights
 from .timeline import plot_timeline
 
@@ -34,10 +34,7 @@ def resolve_checkpoint(path_or_name: str | Path) -> Path:
         if not path.is_file(): raise UnLocDataError(f"{path}: the shipped checkpoint {name!r} is not installed")
         return path
     path = Path(path_or_name)
-    if path.is_dir():
-        if not (path / "checkpoint.safetensors").is_file():
-            raise UnLocDataError(f"{path}: a directory without checkpoint.safetensors (not a training run's out_dir)")
-        return path / "checkpoint.safetensors"
+    if path.is_dir(): return run_checkpoint(path)  # best.safetensors, else last.safetensors
     if not path.is_file():
         raise UnLocDataError(f"{path}: no such checkpoint file or run directory "
                              f"(shipped names: {', '.join(sorted(SHIPPED_CHECKPOINTS))})")

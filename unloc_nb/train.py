@@ -4,14 +4,18 @@
 
 # %% ../nbs/11_train.ipynb #fb3eae75
 from __future__ import annotations
-import argparse, copy, dataclasses, hashlib, json, math, os, random, sys, tempfile
+import argparse, copy, dataclasses, hashlib, json, math, os, random, shutil, struct, sys, tempfile, time
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file, safe_open
 
@@ -27,10 +31,13 @@ from .metrics import mr_recall, tal_map, qvh_eval, segmentation_metrics
 from .timeline import plot_timeline
 
 # %% auto #0
-__all__ = ['TASK_DATA', 'TASK_MODEL', 'RECIPES', 'CACHE_LIMIT_BYTES', 'SHIPPED_CHECKPOINTS', 'TrainConfig', 'make_dataset',
-           'OneCaptionPerVideo', 'make_optimizer', 'lr_factor', 'NonFiniteLoss', 'train_step', 'with_word_texts',
-           'predict', 'evaluate', 'save_checkpoint', 'load_checkpoint', 'predicted_rows', 'save_timeline', 'train',
-           'parse_train_args', 'unloc_train']
+__all__ = ['TASK_DATA', 'TASK_MODEL', 'RECIPES', 'CACHE_LIMIT_BYTES', 'TRAIN_STATE', 'SHIPPED_CHECKPOINTS', 'RUN_CHECKPOINTS',
+           'RESUME_MAY_CHANGE', 'RUN_FILES', 'HEADLINE', 'TrainConfig', 'make_dataset', 'OneCaptionPerVideo',
+           'make_optimizer', 'lr_factor', 'NonFiniteLoss', 'amp_dtype', 'UnLocLoss', 'train_step',
+           'set_grad_checkpointing', 'with_word_texts', 'predict', 'evaluate', 'atomic_write', 'save_checkpoint',
+           'run_checkpoint', 'load_checkpoint', 'load_train_state', 'config_differences', 'read_config',
+           'predicted_rows', 'save_timeline', 'RankBatches', 'gather_batch', 'headline', 'train', 'parse_train_args',
+           'unloc_train']
 
 # %% ../nbs/11_train.ipynb #99f64188
 TASK_DATA = {  # task -> (annotation format, training file, evaluation file, dataset class), same names in both data sets
@@ -84,13 +91,15 @@ class TrainConfig:
     cache: bool = True  # keep decoded frames (or a frozen image tower's features) in memory after the first epoch
     word_texts: bool = False  # tal / as: also train on each word of the class names as a text (see `with_word_texts`)
     views: int | None = None  # with a frozen image tower and `cache`: crops per training video whose features are kept
-    out_dir: str = "runs/unloc"  # checkpoint.safetensors, metrics.json and timeline.png go here
+    out_dir: str = "runs/unloc"  # the run directory: config.json, log.jsonl, last/best.safetensors, metrics.json
     eval_every: int = 0  # evaluate every k epochs as well as at the end (0 = only at the end)
     strict: bool = False  # a video that is missing or fails to decode stops the run instead of being left out
     lr_decay_steps: int | None = None  # x0.1 from this step on (the official piecewise / staircase schedules)
     augment: str | None = None  # None | 'official' | 'colour' | 'scale': video augmentations (`16_official`)
     sampling: str = "linspace"  # 'linspace' over the video | 'consecutive' frames at 10 fps (COIN, task 'as')
     init_from: str | None = None  # an UnLoc checkpoint to fine-tune from, as the official configs do
+    precision: str = "auto"  # 'auto' (bf16 on a GPU that has it, else fp32) | 'fp32' | 'bf16' | 'fp16' (CUDA)
+    grad_checkpointing: bool = False  # recompute the image tower's blocks in backward: less memory, more time
 
     def __post_init__(self):
         if self.task not in TASK_DATA: raise ValueError(f"TrainConfig.task must be one of {sorted(TASK_DATA)}, got {self.task!r}")
@@ -137,7 +146,8 @@ _NUMBER_FIELDS = {  # field -> (lowest, highest, whole number?, lowest excluded?
     "clip_grad_norm": (0, 10**9, False, False), "warmup_steps": (0, 10**9, True, False),
     "seed": (0, 2**32 - 1, True, False), "num_workers": (0, 1024, True, False), "views": (1, 1024, True, False),
     "eval_every": (0, 10**6, True, False)}
-_CHOICES = {"preset": sorted(PRESETS), "optimizer": ["sgd", "adamw"], "schedule": ["cosine", "constant"]}
+_CHOICES = {"preset": sorted(PRESETS), "optimizer": ["sgd", "adamw"], "schedule": ["cosine", "constant"],
+            "precision": ["auto", "fp32", "bf16", "fp16"]}
 
 def _check_config(cfg: "TrainConfig"):
     "Refuse values no run can use (a NaN or negative learning rate, 0 epochs, an unknown schedule, ...) up front."
@@ -152,10 +162,12 @@ def _check_config(cfg: "TrainConfig"):
     for name, valid in _CHOICES.items():
         if getattr(cfg, name) not in valid:
             raise ValueError(f"TrainConfig.{name} must be one of {valid}, got {getattr(cfg, name)!r}")
-    for name in ("cache", "strict"):
+    for name in ("cache", "strict", "grad_checkpointing"):
         if not isinstance(getattr(cfg, name), bool):
             raise ValueError(f"TrainConfig.{name} must be true or false, got {getattr(cfg, name)!r}")
-    _device(cfg.device)  # a device this machine has
+    device = _device(cfg.device)  # a device this machine has
+    if cfg.precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"TrainConfig.precision 'fp16' needs a CUDA device (loss scaling), not {device}; use 'bf16'")
     if cfg.fmt is not None: reader_arguments(cfg.fmt)  # a known format
     fmt = cfg.fmt or TASK_DATA[cfg.task][0]
     unknown = sorted(set(cfg.reader_kwargs) - set(reader_arguments(fmt)))
@@ -249,20 +261,72 @@ class NonFiniteLoss(UnLocDataError):
     "Training met a loss or gradient that is not finite (NaN or inf)."
 
 
-def train_step(model: UnLoc, batch: Batch, optimizer: torch.optim.Optimizer, clip_grad_norm: float = 1.0) -> dict[str, float]:
-    "Forward, loss, backward and a clipped optimizer step on one batch; returns the loss terms as floats."
-    model.train()
-    out = model(batch.frames, batch.texts, batch.task, batch.frame_mask)
-    terms = unloc_loss(out, batch_targets(batch, out, model.config))
+def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    "The autocast dtype of a `TrainConfig.precision` on `device`; None = plain float32."
+    if precision == "auto": return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def _float_output(out):
+    "An UnLocOutput whose predictions are float32 (the loss is computed in float32 under mixed precision)."
+    floats = lambda xs: [x.float() for x in xs]
+    return dataclasses.replace(out, logits=floats(out.logits), distances=floats(out.distances),
+                               frame_logits=None if out.frame_logits is None else out.frame_logits.float(),
+                               saliency=None if out.saliency is None else out.saliency.float())
+
+
+def _distributed() -> bool:
+    "Whether this process is one of several (torchrun) training together."
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+class UnLocLoss(nn.Module):
+    "UnLoc and its training loss as one module, batch -> loss terms: the model under autocast, the loss in float32."
+    def __init__(self, model: UnLoc, amp: torch.dtype | None = None):
+        super().__init__()
+        self.model, self.amp = model, amp
+
+    def forward(self, batch: Batch, real: int | None = None) -> dict[str, torch.Tensor]:
+        "Loss terms of `batch`; with several processes, of the global batch whose slice this is (`real` items)."
+        device = batch.frame_mask.device
+        with torch.autocast(device.type, dtype=self.amp, enabled=self.amp is not None):
+            if not _distributed():
+                out = self.model(batch.frames, batch.texts, batch.task, batch.frame_mask)
+            else:  # this slice's video tokens; then every process fuses the whole global batch ('Several processes')
+                video_tokens, batch = gather_batch(self.model.encode_video(batch.frames), batch, real)
+                text_tokens = self.model.encode_text(batch.texts, batch.task)
+                out = self.model.fuse(video_tokens, text_tokens, batch.task, batch.frame_mask)
+        out = _float_output(out)
+        return unloc_loss(out, batch_targets(batch, out, self.model.config))
+
+
+def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer, clip_grad_norm: float = 1.0,
+               scaler: torch.amp.GradScaler | None = None, real: int | None = None) -> dict[str, float]:
+    "Forward, loss, backward and a clipped optimizer step on one batch (an UnLoc, an UnLocLoss or its DDP wrapper)."
+    step = model if isinstance(model, (UnLocLoss, DistributedDataParallel)) else UnLocLoss(model)
+    step.train()
+    terms = step(batch, real)
     if not torch.isfinite(terms["loss"]):  # before any update: the weights stay those of the last good step
         raise NonFiniteLoss(f"the loss is {float(terms['loss'])} on videos {batch.video_ids}")
     optimizer.zero_grad(set_to_none=True)
-    terms["loss"].backward()
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm if clip_grad_norm else math.inf)
-    if not torch.isfinite(norm):  # nothing updated yet either
-        raise NonFiniteLoss(f"the gradient norm is {float(norm)} on videos {batch.video_ids}")
-    optimizer.step()
+    scaling = scaler is not None and scaler.is_enabled()  # fp16: scale the loss, unscale before clipping
+    (scaler.scale(terms["loss"]) if scaling else terms["loss"]).backward()
+    if scaling: scaler.unscale_(optimizer)
+    norm = torch.nn.utils.clip_grad_norm_(step.parameters(), clip_grad_norm if clip_grad_norm else math.inf)
+    if scaling:  # an overflow skips this step and lowers the scale: expected now and then with fp16
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        if not torch.isfinite(norm):  # nothing updated yet either
+            raise NonFiniteLoss(f"the gradient norm is {float(norm)} on videos {batch.video_ids}")
+        optimizer.step()
     return {k: float(v.detach()) for k, v in terms.items()}
+
+# %% ../nbs/11_train.ipynb #d1f0a001
+def set_grad_checkpointing(model: UnLoc, enable: bool = True) -> UnLoc:
+    "Recompute each block of the image tower in backward instead of keeping its activations (`torch.utils.checkpoint`)."
+    model.video_tower.transformer.grad_checkpointing = enable
+    return model
 
 # %% ../nbs/11_train.ipynb #d7e2a002
 def with_word_texts(batch: Batch) -> Batch:
@@ -363,29 +427,74 @@ def _digest(state: dict, keys: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def save_checkpoint(path: str | Path, model: UnLoc, meta: dict | None = None, half: bool = False) -> Path:
-    "Write the weights (frozen pretrained towers by digest) and config of `model` (and `meta`) to `path` atomically."
+def _sorted_header(path: Path):
+    "Rewrite a safetensors header with its metadata keys sorted: the same content then gives the same bytes."
+    with open(path, "r+b") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+        header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))  # safetensors keeps a hash order
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > size: return  # never seen (same JSON, other order): keep the file as it is
+        f.seek(8); f.write(text + b" " * (size - len(text)))  # spaces pad a header, as safetensors does
+
+
+def atomic_write(path: str | Path, write) -> Path:
+    "Call `write(tmp)` on a temporary file beside `path`, then move it over `path` (os.replace is atomic)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f"{path.name}*.tmp"): stale.unlink(missing_ok=True)  # left by a killed write
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp"); os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp): os.remove(tmp)
+    return path
+
+
+def _write_json(path: Path, value, lines: bool = False) -> Path:
+    "Write `value` as JSON (`lines`: one object per line), atomically."
+    text = "".join(json.dumps(v) + "\n" for v in value) if lines else json.dumps(value, indent=1) + "\n"
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+TRAIN_STATE = "_train_state."  # tensor-name prefix of the optimizer and RNG state inside last/best.safetensors
+
+def save_checkpoint(path: str | Path, model: UnLoc, meta: dict | None = None, half: bool = False,
+                    train_state: tuple[dict, dict] | None = None) -> Path:
+    "Write the weights (frozen pretrained towers by digest), config, `meta` and `train_state` to `path` atomically."
     full = model.state_dict()
     frozen = _frozen_from_pretrained(model)
     state = {k: v.detach().cpu().to(torch.float16 if half and v.is_floating_point() else v.dtype).contiguous()
              for k, v in full.items() if k not in set(frozen)}
     metadata = {"unloc_config": json.dumps(dataclasses.asdict(model.config)), "meta": json.dumps(meta or {}),
                 "from_pretrained": json.dumps({"keys": frozen, "digest": _digest(full, frozen)})}
-    for stale in path.parent.glob(f"{path.name}*.tmp"): stale.unlink(missing_ok=True)  # left by a killed save
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp"); os.close(fd)
-    try:
+    if train_state is not None:  # (tensors, JSON-able values): what `resume` needs beside the weights
+        tensors, values = train_state
+        state.update({TRAIN_STATE + k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+        metadata["train_state"] = json.dumps(values)
+    def write(tmp: str):
         save_file(state, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-    return path
+        _sorted_header(Path(tmp))
+    return atomic_write(path, write)
 
+# %% ../nbs/11_train.ipynb #a1c0ad01
 SHIPPED_CHECKPOINTS = {f"tiny-{task}": f"tiny_{task}.safetensors" for task in ("mr", "tal", "as", "hl")}  # unloc_nb/weights/
+RUN_CHECKPOINTS = ("best.safetensors", "last.safetensors", "checkpoint.safetensors")  # a run dir's, in this order
+
+def run_checkpoint(run_dir: str | Path) -> Path:
+    "The checkpoint a run directory stands for: best.safetensors, else last.safetensors (else an older run's file)."
+    run_dir = Path(run_dir)
+    found = next((run_dir / name for name in RUN_CHECKPOINTS if (run_dir / name).is_file()), None)
+    if found is None:
+        raise UnLocDataError(f"{run_dir}: a directory without best.safetensors or last.safetensors (not a training "
+                             "run's out_dir, or no epoch of its run has finished)")
+    return found
+
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[UnLoc, dict]:
-    "Rebuild the UnLoc of a checkpoint file written by `save_checkpoint`, or of a shipped one ('tiny-mr'): (model, meta)."
+    "Rebuild the UnLoc of a checkpoint file, a run directory or a shipped name ('tiny-mr'): (model, meta)."
     path = Path(package_weights(SHIPPED_CHECKPOINTS[path]) if path in SHIPPED_CHECKPOINTS else path)
+    if path.is_dir(): path = run_checkpoint(path)
     try:
         with safe_open(str(path), "pt") as f: metadata = f.metadata() or {}
         state = load_file(str(path), device=device)
@@ -404,6 +513,13 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[UnLoc, dict]
         if digest != json.loads(metadata["from_pretrained"])["digest"]:
             raise UnLocDataError(f"{path}: its frozen towers come from pretrained={config['pretrained']!r}, whose weights "
                                  "have changed since the checkpoint was written")
+    _load_weights(model, {k: v for k, v in state.items() if not k.startswith(TRAIN_STATE)}, frozen, path)
+    model.config.pretrained = config["pretrained"]
+    return model, json.loads(metadata.get("meta", "{}"))
+
+
+def _load_weights(model: UnLoc, state: dict, frozen: Sequence[str], path: Path):
+    "Load a checkpoint's weights into `model`: every weight but the frozen ones, each of its config's shape."
     try: missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # a weight whose shape its config does not have
         first = next((l.strip() for l in str(e).splitlines() if "size mismatch" in l), str(e).splitlines()[0])
@@ -411,8 +527,113 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[UnLoc, dict]
     if unexpected or set(missing) != set(frozen):
         raise UnLocDataError(f"{path}: weights do not fit its config (missing {sorted(set(missing) - set(frozen))[:3]}, "
                              f"unexpected {unexpected[:3]})")
-    model.config.pretrained = config["pretrained"]
-    return model, json.loads(metadata.get("meta", "{}"))
+
+# %% ../nbs/11_train.ipynb #b2d0c001
+def _rng_state(generator: torch.Generator) -> tuple[dict, dict]:
+    "This process's random state: torch (CPU and CUDA), the data order's generator, numpy and Python."
+    tensors = {"torch": torch.get_rng_state(), "loader": generator.get_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors.update({f"cuda.{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    version, internal, python_gauss = random.getstate()
+    return tensors, {"numpy": [name, keys.tolist(), position, has_gauss, gauss],
+                     "python": [version, list(internal), python_gauss]}
+
+
+def _set_rng_state(tensors: dict, values: dict, generator: torch.Generator):
+    "Put back a random state of `_rng_state`."
+    torch.set_rng_state(tensors["torch"])
+    generator.set_state(tensors["loader"])
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            if f"cuda.{i}" in tensors: torch.cuda.set_rng_state(tensors[f"cuda.{i}"], i)
+    name, keys, position, has_gauss, gauss = values["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), position, has_gauss, gauss))
+    version, internal, python_gauss = values["python"]
+    random.setstate((version, tuple(internal), python_gauss))
+
+
+def _optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    "The optimizer's state dict as tensors (momentum buffers, ...) and JSON values (parameter groups, counters)."
+    state_dict, tensors, values = optimizer.state_dict(), {}, {}
+    for index, entries in state_dict["state"].items():
+        for key, value in entries.items():
+            (tensors if isinstance(value, torch.Tensor) else values)[f"{index}.{key}"] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "values": values}
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, values: dict):
+    "Load an `_optimizer_state` back into `optimizer`."
+    state = {}
+    for name, value in [*tensors.items(), *values["values"].items()]:
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": values["param_groups"]})
+
+
+def load_train_state(path: str | Path) -> tuple[dict, dict]:
+    "The training state inside a last/best.safetensors, (tensors, values); UnLocDataError when it holds none."
+    try:
+        with safe_open(str(path), "pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k[len(TRAIN_STATE):]: f.get_tensor(k) for k in f.keys() if k.startswith(TRAIN_STATE)}
+    except Exception as e: raise UnLocDataError(f"{path}: not a readable unloc_nb checkpoint ({e})") from e
+    if "train_state" not in metadata:
+        raise UnLocDataError(f"{path}: holds no training state (optimizer, schedule, random state): it can be loaded, "
+                             "not resumed")
+    return tensors, json.loads(metadata["train_state"])
+
+# %% ../nbs/11_train.ipynb #b2d0c003
+RESUME_MAY_CHANGE = ("device", "num_workers", "out_dir")  # where a run computes, not what: resuming may change them
+
+def _jsonable(value):
+    "`value` as JSON would give it back (tuples become lists)."
+    return json.loads(json.dumps(value))
+
+
+def config_differences(ours: dict, theirs: dict) -> list[str]:
+    "'field: A vs B' for every TrainConfig field whose value differs (the fields of RESUME_MAY_CHANGE left out)."
+    ours, theirs = _jsonable(ours), _jsonable(theirs)
+    names = [n for n in dict.fromkeys([*ours, *theirs]) if n not in RESUME_MAY_CHANGE]
+    return [f"{n}: {ours.get(n)!r} vs {theirs.get(n)!r}" for n in names if ours.get(n) != theirs.get(n)]
+
+
+def _config_values(path: str | Path) -> dict:
+    "The fields of a JSON config file; UnLocDataError naming the file and what is wrong."
+    path = Path(path)
+    try: values = json.loads(path.read_text())
+    except FileNotFoundError: raise UnLocDataError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UnLocDataError(f"{path}: not a JSON config ({e})") from e
+    if not isinstance(values, dict): raise UnLocDataError(f"{path}: a config is a JSON object of TrainConfig fields")
+    unknown = sorted(set(values) - {f.name for f in fields(TrainConfig)})
+    if unknown: raise UnLocDataError(f"{path}: TrainConfig has no field(s) {unknown}")
+    return values
+
+
+def read_config(path: str | Path) -> TrainConfig:
+    "The TrainConfig of a JSON file, such as the config.json of a run directory."
+    try: return TrainConfig(**_config_values(path))
+    except (TypeError, ValueError) as e:
+        if isinstance(e, UnLocDataError): raise
+        raise UnLocDataError(f"{path}: {e}") from e
+
+
+def _resumable(out_dir: Path, cfg: TrainConfig) -> Path:
+    "The last.safetensors of `out_dir` when it holds the training state of this very config; a clear error otherwise."
+    last = out_dir / "last.safetensors"
+    if not last.is_file():
+        raise UnLocDataError(f"{out_dir}: no last.safetensors to resume from (no epoch of a run has finished there)")
+    try:
+        with safe_open(str(last), "pt") as f: metadata = f.metadata() or {}
+    except Exception as e: raise UnLocDataError(f"{last}: not a readable unloc_nb checkpoint ({e})") from e
+    if "train_state" not in metadata: load_train_state(last)  # its error: no training state in that file
+    theirs = json.loads(metadata.get("meta", "{}")).get("train_config")
+    differ = config_differences(dataclasses.asdict(cfg), theirs or {})
+    if differ:
+        raise UnLocDataError(f"{last}: written by another config; {len(differ)} field(s) differ (this run vs the "
+                             f"checkpoint): {'; '.join(differ)}")
+    return last
 
 # %% ../nbs/11_train.ipynb #d7e1a002
 def _runs(labels: torch.Tensor, unit_seconds: float) -> list[tuple[int, float, float]]:
@@ -456,16 +677,78 @@ def save_timeline(model: UnLoc, dataset, path: str | Path, video: int = 0) -> Pa
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
 
+# %% ../nbs/11_train.ipynb #c3e0d001
+class RankBatches(Sampler):
+    "This process's slice of each batch as (index, real) pairs; an empty slice reads the batch's first item, not real."
+    def __init__(self, batches: Sampler, rank: int = 0, world: int = 1):
+        self.batches, self.rank, self.world = batches, rank, world
+    def __len__(self) -> int: return len(self.batches)
+    def __iter__(self) -> Iterator[list[tuple[int, bool]]]:
+        for batch in self.batches:
+            base, extra = divmod(len(batch), self.world)
+            start = self.rank * base + min(self.rank, extra)
+            mine = batch[start:start + base + (self.rank < extra)]
+            yield [(i, True) for i in mine] if mine else [(batch[0], False)]
+
+
+class _Flagged(Dataset):
+    "A dataset read with the (index, real) keys of `RankBatches`: (item, real)."
+    def __init__(self, dataset: Dataset): self.dataset = dataset
+    def __len__(self) -> int: return len(self.dataset)
+    def __getitem__(self, key: tuple[int, bool]): return self.dataset[key[0]], key[1]
+
+
+def _collate_flagged(pairs: list) -> tuple[Batch, int]:
+    "(the Batch of the items, how many of them are real)."
+    return collate([item for item, _ in pairs]), sum(real for _, real in pairs)
+
+# %% ../nbs/11_train.ipynb #c3e0d003
+class _GatherTokens(torch.autograd.Function):
+    "Every process's (B_p, N, D) tokens, stacked; backward: this process's slice of the gradient times the processes."
+    @staticmethod
+    def forward(ctx, tokens: torch.Tensor) -> torch.Tensor:
+        ctx.rank, ctx.world = dist.get_rank(), dist.get_world_size()
+        parts = [torch.empty_like(tokens) for _ in range(ctx.world)]
+        dist.all_gather(parts, tokens.contiguous())
+        return torch.stack(parts)  # (P, B_p, N, D)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad[ctx.rank] * ctx.world  # every process computed the whole loss; DDP divides the sum by P
+
+
+def gather_batch(video_tokens: torch.Tensor, batch: Batch, real: int) -> tuple[torch.Tensor, Batch]:
+    "The global batch from every process's slice: (B, N, D) video tokens (differentiable into this slice), its Batch."
+    parts = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, (real, dataclasses.replace(batch, frames=None).to("cpu")))  # ground truth, texts
+    most = max(len(b.video_ids) for _, b in parts)  # slices differ by one item at most: pad to the longest
+    pad = video_tokens.new_zeros(most - len(video_tokens), *video_tokens.shape[1:])
+    stacked = _GatherTokens.apply(torch.cat([video_tokens, pad]))  # (P, most, N, D)
+    tokens = torch.cat([stacked[p, :n] for p, (n, _) in enumerate(parts)])  # (B, N, D), the global batch's order
+    kept = [(n, b) for n, b in parts if n]
+    cat = lambda name: torch.cat([getattr(b, name)[:n] for n, b in kept])
+    items = lambda name: [x for n, b in kept for x in getattr(b, name)[:n]]
+    texts = kept[0][1].texts if batch.task in ("tal", "as") else items("texts")  # class names, or one text per video
+    saliency = cat("saliency") if batch.saliency is not None else None
+    whole = Batch(None, cat("frame_mask"), cat("unit_seconds"), cat("duration"), texts, items("segments"),
+                  items("labels"), saliency, items("video_ids"), batch.task)
+    return tokens, whole.to(video_tokens.device)
+
 # %% ../nbs/11_train.ipynb #3c4a036d
-def _writable_out_dir(out_dir: Path) -> Path:
+RUN_FILES = ("config.json", "log.jsonl", "last.safetensors", "best.safetensors", "metrics.json", "timeline.png",
+             "checkpoint.safetensors")  # what a run directory holds (checkpoint.safetensors: runs before log.jsonl)
+
+def _writable_out_dir(out_dir: Path, resume: bool = False) -> Path:
     "Create `out_dir` and check a file can be written there, before any long work; drop a dead run's leftovers."
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-"): pass
     except OSError as e:
         raise UnLocDataError(f"{out_dir}: cannot write the run's files there ({e.strerror or e})") from e
-    for stale in ["metrics.json", "timeline.png", *(p.name for p in out_dir.glob("checkpoint.safetensors*.tmp"))]:
-        (out_dir / stale).unlink(missing_ok=True)  # a metrics.json must be this run's; checkpoint.safetensors stays
+    for name in RUN_FILES:
+        for stale in out_dir.glob(f"{name}*.tmp"): stale.unlink(missing_ok=True)  # a write killed half-way
+    stale = ["metrics.json", "timeline.png"] + ([] if resume else ["config.json", "log.jsonl", "best.safetensors"])
+    for name in stale: (out_dir / name).unlink(missing_ok=True)  # last.safetensors stays until epoch 1 replaces it
     return out_dir
 
 
@@ -478,63 +761,192 @@ def _build_model(cfg: "TrainConfig", device: torch.device) -> UnLoc:
         raise UnLocDataError(f"{source}: cannot load the pretrained towers from it ({type(e).__name__}: "
                              f"{str(e).splitlines()[0] if str(e) else ''})") from e
 
-def train(cfg: TrainConfig, progress: bool = True) -> dict:
-    "Train UnLoc as `cfg` says, evaluate it and checkpoint it; returns {'losses', 'metrics', 'train_metrics', 'checkpoint', ...}."
+
+def _read_log(out_dir: Path) -> dict[int, dict]:
+    "The records of a run's log.jsonl by epoch (none when it is missing)."
+    path = out_dir / "log.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return {r["epoch"]: r for r in map(json.loads, filter(str.strip, lines))}
+
+
+def _processes(cfg: "TrainConfig") -> tuple[int, int, torch.device, bool]:
+    "(rank, number of processes, device, whether this call started the process group), from torchrun's environment."
+    device, world = _device(cfg.device), int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1: return 0, 1, device, False
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"TrainConfig.device {cfg.device!r}: several processes train on cpu (gloo) or cuda (nccl)")
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    started = not dist.is_initialized()
+    if started: dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device, started
+
+# %% ../nbs/11_train.ipynb #3c4a0370
+HEADLINE = {"mr": "R1@0.5", "tal": "average_mAP", "as": "frame_accuracy", "hl": "MR-full-mAP"}  # picks best.safetensors
+
+def headline(task: str, metrics: dict) -> float:
+    "The one number of a task's metrics that decides which epoch's checkpoint is the best."
+    return float((metrics["brief"] if task == "hl" else metrics)[HEADLINE[task]])
+
+
+def _run_meta(cfg: "TrainConfig", record: dict, longest: float) -> dict:
+    "The meta of an epoch's checkpoint: epoch, the run's config (its folder aside), metrics when evaluated."
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "out_dir"}
+    meta = {"epoch": record["epoch"], "train_config": config, "longest_training_seconds": longest}
+    return {**meta, **({"metrics": record["metrics"]} if "metrics" in record else {})}
+
+
+def _train_state(epoch: int, optimizer, schedule, scaler, rng: list, log: list, best: dict | None,
+                 left_out: list) -> tuple[dict, dict]:
+    "What `resume` needs beside the weights: (tensors, JSON values); `rng` holds every process's `_rng_state`."
+    opt_tensors, opt_values = _optimizer_state(optimizer)
+    tensors = {f"optimizer.{k}": v for k, v in opt_tensors.items()}
+    for rank, (rng_tensors, _) in enumerate(rng): tensors.update({f"rng.{rank}.{k}": v for k, v in rng_tensors.items()})
+    values = {"epoch": epoch, "optimizer": opt_values, "schedule": schedule.state_dict(), "scaler": scaler.state_dict(),
+              "rng": [v for _, v in rng], "best": best, "left_out": left_out,
+              "log": [{k: v for k, v in r.items() if k != "seconds"} for r in log]}  # no clock time: resumes bit-equal
+    return tensors, values
+
+
+def _restore(last: Path, model: UnLoc, optimizer, schedule, scaler, generator, train_set, rank: int) -> dict:
+    "Put a run's last.safetensors back into this run's model, optimizer, schedule, scaler and random state."
+    tensors, values = load_train_state(last)
+    with safe_open(str(last), "pt") as f: recorded = json.loads(f.metadata()["from_pretrained"])
+    if recorded["keys"] and _digest(model.state_dict(), recorded["keys"]) != recorded["digest"]:
+        raise UnLocDataError(f"{last}: its frozen towers' pretrained weights have changed since it was written")
+    weights = {k: v for k, v in load_file(str(last)).items() if not k.startswith(TRAIN_STATE)}
+    _load_weights(model, weights, recorded["keys"], last)
+    _restore_optimizer(optimizer, {k[10:]: v for k, v in tensors.items() if k.startswith("optimizer.")},
+                       values["optimizer"])
+    schedule.load_state_dict(values["schedule"])
+    if values["scaler"]: scaler.load_state_dict(values["scaler"])
+    mine = rank if rank < len(values["rng"]) else 0  # resumed with more processes: the others start from rank 0's
+    prefix = f"rng.{mine}."
+    rng_tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    _set_rng_state(rng_tensors, values["rng"][mine], generator)
+    gone = {i: UnLocDataError("left out in an earlier epoch of this run") for i, a in enumerate(train_set.annotations)
+            if a.video_id in set(values["left_out"])}
+    if gone: train_set._leave_out(gone)
+    return values
+
+# %% ../nbs/11_train.ipynb #3c4a0371
+def train(cfg: TrainConfig, progress: bool = True, resume: bool = False, stop_after: int | None = None) -> dict:
+    "Train UnLoc as `cfg` says in the run directory `cfg.out_dir` (`resume`: continue the run there); its summary."
+    rank, world, device, started = _processes(cfg)
+    try: return _train(cfg, progress, resume, stop_after, rank, world, device)
+    finally:
+        if started: dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, progress: bool, resume: bool, stop_after: int | None, rank: int, world: int,
+           device: torch.device) -> dict:
     torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
-    device = _device(cfg.device)
-    out_dir = _writable_out_dir(Path(cfg.out_dir))
+    out_dir = Path(cfg.out_dir)
+    if rank == 0: _writable_out_dir(out_dir, resume)
+    last = _resumable(out_dir, cfg) if resume else None  # a wrong or missing checkpoint is refused before any work
     train_set = make_dataset(cfg, train=True, class_names=cfg.class_names)
     eval_set = make_dataset(cfg, train=False, class_names=getattr(train_set, "class_names", None))
     generator = torch.Generator().manual_seed(cfg.seed)
     if cfg.augment or cfg.sampling != "linspace":  # the official augmentations / consecutive frames (`16_official`)
         from unloc_nb.official import official_clips
         train_set, eval_set = official_clips(train_set, cfg, generator), official_clips(eval_set, cfg, generator)
-    sampler = OneCaptionPerVideo(train_set, generator) if cfg.task in ("mr", "hl") else None
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                        generator=generator, collate_fn=collate, num_workers=cfg.num_workers)
-    model = _build_model(cfg, device)
+    if cfg.task in ("mr", "hl"): order = OneCaptionPerVideo(train_set, generator)
+    else: order = RandomSampler(train_set, generator=generator)
+    batches = RankBatches(BatchSampler(order, cfg.batch_size, drop_last=False), rank, world)  # this process's slices
+    loader = DataLoader(_Flagged(train_set), batch_sampler=batches, generator=generator, collate_fn=_collate_flagged,
+                        num_workers=cfg.num_workers)
+    model = set_grad_checkpointing(_build_model(cfg, device), cfg.grad_checkpointing)
     if cfg.init_from:  # fine-tune an earlier UnLoc model, as the official configs do
         from unloc_nb.official import load_unloc_checkpoint
         load_unloc_checkpoint(model, cfg.init_from)
+    amp = amp_dtype(cfg.precision, device)
     if model.video_tower.frozen and cfg.cache:  # a frozen image tower: encode each video once, train on its tokens
-        encode = lambda frames: model.video_tower.encode_frames(frames[None].to(device))[0].cpu()  # (N, W)
+        def encode(frames: torch.Tensor) -> torch.Tensor:  # (N, 3, S, S) -> (N, W)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                return model.video_tower.encode_frames(frames[None].to(device))[0].float().cpu()
         for dataset in (train_set, eval_set): dataset.encode_frames_with(encode, cfg.views)
     eval_set.drop_unreadable()  # an evaluation video that does not decode is found now, not after training
+    if train_set.cache is not None or train_set.encoder is not None:
+        with torch.random.fork_rng(devices=[]):  # the kept views' crops do not depend on where a run was resumed
+            torch.manual_seed(cfg.seed)
+            train_set.drop_unreadable()  # decode (and encode) every training video now, once: workers share them
     optimizer = make_optimizer(model, cfg)
     total = cfg.epochs * len(loader)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, cfg.warmup_steps, cfg.schedule,
                                                                            cfg.lr_decay_steps))
-    epoch_losses, history = [], []
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    step_module = UnLocLoss(model, amp)
+    if world > 1:
+        step_module = DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None,
+                                              find_unused_parameters=True, broadcast_buffers=False)
     longest = max(float(a.duration or 0) for a in train_set.annotations)  # predicting on longer videos uses windows
-    bar = tqdm(range(cfg.epochs), desc=f"train {cfg.task}", disable=not progress, file=sys.stderr)
+    log, best, start = [], None, 0
+    if last is not None:
+        state = _restore(last, model, optimizer, schedule, scaler, generator, train_set, rank)
+        seconds = {e: r.get("seconds") for e, r in _read_log(out_dir).items()}  # the killed run's clock times
+        log = [{**r, "seconds": seconds.get(r["epoch"])} for r in state["log"]]
+        best, start = state["best"], state["epoch"]
+    elif rank == 0: _write_json(out_dir / "config.json", dataclasses.asdict(cfg))
+    if rank == 0: _write_json(out_dir / "log.jsonl", log, lines=True)  # the epochs last.safetensors holds
+    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc=f"train {cfg.task}",
+               disable=not progress or rank > 0, file=sys.stderr)
     for epoch in bar:
-        losses = []
-        for step, batch in enumerate(loader):
-            if cfg.word_texts and batch.task in ("tal", "as"): batch = with_word_texts(batch)
-            try: losses.append(train_step(model, batch.to(device), optimizer, cfg.clip_grad_norm)["loss"])
-            except NonFiniteLoss as e:
-                kept = (f"{out_dir / 'checkpoint.safetensors'} is the one of epoch {epoch}" if epoch else
-                        "no checkpoint of this run was written")
-                raise NonFiniteLoss(f"training stopped at epoch {epoch + 1}, step {step + 1}: {e}; {kept} "
-                                    f"(lower --lr, or check the data)") from e
-            schedule.step()
-        epoch_losses.append(float(np.mean(losses)))
-        bar.set_postfix(loss=f"{epoch_losses[-1]:.4f}")
-        if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < cfg.epochs:
-            history.append({"epoch": epoch + 1, "metrics": evaluate(model, eval_set)})
-        meta = {"epoch": epoch + 1, "train_config": dataclasses.asdict(cfg), "longest_training_seconds": longest}
-        save_checkpoint(out_dir / "checkpoint.safetensors", model, meta)
-    metrics = evaluate(model, eval_set)
+        if stop_after is not None and epoch - start >= stop_after: break
+        record = _train_epoch(cfg, step_module, loader, optimizer, schedule, scaler, device, epoch, out_dir)
+        bar.set_postfix(loss=f"{record['loss']:.4f}")
+        if (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0) or epoch + 1 == cfg.epochs:
+            if rank == 0: record["metrics"] = evaluate(model, eval_set)
+        rng = [_rng_state(generator)]
+        if world > 1:
+            rng = [None] * world
+            dist.all_gather_object(rng, _rng_state(generator))
+        log.append(record)
+        if rank == 0:
+            better = "metrics" in record and (best is None or headline(cfg.task, record["metrics"]) > best["value"])
+            if better: best = {"epoch": record["epoch"], "value": headline(cfg.task, record["metrics"])}
+            state = _train_state(epoch + 1, optimizer, schedule, scaler, rng, log, best, train_set.left_out)
+            save_checkpoint(out_dir / "last.safetensors", model, _run_meta(cfg, record, longest), train_state=state)
+            copy_last = partial(shutil.copyfile, out_dir / "last.safetensors")
+            if better: atomic_write(out_dir / "best.safetensors", copy_last)
+            _write_json(out_dir / "log.jsonl", log, lines=True)
+    if world > 1: dist.barrier()  # the files of the last epoch are written
+    losses = [r["loss"] for r in log]
+    if rank > 0: return {"rank": rank, "losses": losses}
+    if len(log) < cfg.epochs:  # stopped by `stop_after`: `resume=True` continues
+        return {"task": cfg.task, "stopped_after_epoch": len(log), "epochs": cfg.epochs, "losses": losses,
+                "checkpoint": str(run_checkpoint(out_dir)), "run_dir": str(out_dir)}
     fit_set = copy.copy(train_set); fit_set.train = False  # the training items without augmentation (no re-read, no re-probe)
     summary = {"task": cfg.task, "preset": cfg.preset, "epochs": cfg.epochs, "train_items": len(train_set),
                "eval_items": len(eval_set), "left_out_videos": train_set.left_out + eval_set.left_out,
-               "first_loss": epoch_losses[0], "last_loss": epoch_losses[-1],
-               "losses": epoch_losses, "history": history, "metrics": metrics,
+               "first_loss": losses[0], "last_loss": losses[-1], "losses": losses,
+               "history": [{"epoch": r["epoch"], "metrics": r["metrics"]} for r in log[:-1] if "metrics" in r],
+               "metrics": log[-1]["metrics"], "best": best,
                "train_metrics": evaluate(model, fit_set),  # the same metrics on the (unaugmented) training set
-               "checkpoint": str(out_dir / "checkpoint.safetensors"),
+               "checkpoint": str(run_checkpoint(out_dir)), "run_dir": str(out_dir),
                "timeline": str(save_timeline(model, eval_set, out_dir / "timeline.png"))}
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
+    _write_json(out_dir / "metrics.json", summary)
     return summary
+
+
+def _train_epoch(cfg: TrainConfig, step_module: nn.Module, loader, optimizer, schedule, scaler, device, epoch: int,
+                 out_dir: Path) -> dict:
+    "One epoch of steps; its log record: mean loss and terms, every step's loss, the learning rates, seconds."
+    start, terms_seen = time.perf_counter(), {}
+    for step, (batch, real) in enumerate(loader):
+        if cfg.word_texts and batch.task in ("tal", "as"): batch = with_word_texts(batch)
+        lrs = [group["lr"] for group in optimizer.param_groups]
+        try: terms = train_step(step_module, batch.to(device), optimizer, cfg.clip_grad_norm, scaler, real)
+        except NonFiniteLoss as e:
+            kept = (f"{out_dir / 'last.safetensors'} is the one of epoch {epoch}" if epoch else
+                    "no checkpoint of this run was written")
+            raise NonFiniteLoss(f"training stopped at epoch {epoch + 1}, step {step + 1}: {e}; {kept} "
+                                f"(lower --lr, or check the data)") from e
+        for name, value in terms.items(): terms_seen.setdefault(name, []).append(value)
+        schedule.step()
+    means = {name: float(np.mean(values)) for name, values in terms_seen.items()}
+    return {"epoch": epoch + 1, **means, "lr": lrs, "step_losses": terms_seen["loss"],
+            "seconds": round(time.perf_counter() - start, 3)}
 
 # %% ../nbs/11_train.ipynb #75ede016
 def _value(text: str):
@@ -552,41 +964,78 @@ def _pairs(items: Sequence[str] | None, flag: str) -> dict:
 
 _RECIPE_FIELDS = {name for recipe in RECIPES.values() for fields_ in recipe.values() for name in fields_}
 
-def parse_train_args(argv: Sequence[str] | None = None) -> TrainConfig:
-    "A TrainConfig from command-line flags (one per field)."
+def _train_parser(defaults: bool = True) -> argparse.ArgumentParser:
+    "The flags of unloc-train, one per TrainConfig field (`defaults=False`: only the flags given are parsed)."
     parser = argparse.ArgumentParser(prog="unloc-train", description="Train and evaluate UnLoc (default: tiny model, "
                                      "moment retrieval on the synthetic benchmark, CPU).")
+    given = lambda value: value if defaults else argparse.SUPPRESS
+    parser.add_argument("--config", metavar="FILE", default=given(None),
+                        help="start from this JSON config (a run's config.json); the flags given change its fields")
+    parser.add_argument("--resume", metavar="RUN_DIR", default=given(None),
+                        help="continue the run in RUN_DIR with its config.json (only --device, --num-workers change)")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        if f.name == "model": parser.add_argument("--model", action="append", metavar="KEY=VALUE", help="UnLocConfig override")
-        elif f.name == "reader_kwargs": parser.add_argument("--reader", action="append", metavar="KEY=VALUE", help="reader argument")
+        if f.name in ("model", "reader_kwargs"):
+            model = f.name == "model"
+            parser.add_argument("--model" if model else "--reader", action="append", metavar="KEY=VALUE",
+                                default=given(None), help="UnLocConfig field" if model else "reader argument")
+        elif f.name == "strict":
+            parser.add_argument(flag, action="store_true", default=given(False),
+                                help="a missing or undecodable video stops the run")
         else:
             kind = next((t for t in (bool, int, float) if f.type.startswith(t.__name__)), str)  # 'int | None' -> int
             if f.name.endswith("split") or kind is bool: kind = _value  # null / true / false
             if f.type.startswith("list"): kind = lambda text: [x.strip() for x in text.split(",") if x.strip()]
             default = "from the recipe" if f.default is None and f.name in _RECIPE_FIELDS else f.default
-            if f.name == "strict":
-                parser.add_argument(flag, action="store_true", help="a missing or undecodable video stops the run")
-                continue
             choices = {**_CHOICES, "task": sorted(TASK_DATA), "recipe": [*RECIPES, "auto"],
                        "data": ["benchmark", "samples"], "fmt": list(READERS)}.get(f.name)
-            parser.add_argument(flag, type=kind, default=f.default, choices=choices, help=f"(default: {default})")
+            parser.add_argument(flag, type=kind, default=given(f.default), choices=choices,
+                                help=f"(default: {default})")
+    return parser
+
+
+def _parse(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
+    "(the TrainConfig of the command line, whether it resumes a run); a bad flag exits with status 2."
+    parser = _train_parser()
     args = vars(parser.parse_args(argv))
+    given = vars(_train_parser(defaults=False).parse_args(argv))
+    config_file, run_dir = given.pop("config", None), given.pop("resume", None)
     try:
-        model, reader = _pairs(args.pop("model"), "--model"), _pairs(args.pop("reader"), "--reader")
-        return TrainConfig(**args, model=model, reader_kwargs=reader)
-    except (ValueError, UnLocDataError) as e: parser.error(str(e))  # exit status 2, before any file is read
+        if config_file and run_dir: raise ValueError("--config and --resume: give one (a resumed run has its config)")
+        if run_dir:
+            changed = sorted(set(given) - set(RESUME_MAY_CHANGE))
+            if changed:
+                raise ValueError(f"--resume {run_dir} continues that run with its own config.json; --"
+                                 f"{', --'.join(n.replace('_', '-') for n in changed)} would change it (start a new "
+                                 f"run instead: --config {Path(run_dir) / 'config.json'} --out-dir NEW_DIR ...)")
+            config_file = Path(run_dir) / "config.json"
+            if not Path(run_dir).is_dir(): raise UnLocDataError(f"{run_dir}: no such run directory (--resume)")
+        values = _config_values(config_file) if config_file else {k: v for k, v in args.items()
+                                                                  if k not in ("config", "resume", "model", "reader")}
+        values.update({k: v for k, v in given.items() if k not in ("model", "reader")})
+        values["model"] = {**values.get("model", {}), **_pairs(given.get("model"), "--model")}
+        values["reader_kwargs"] = {**values.get("reader_kwargs", {}), **_pairs(given.get("reader"), "--reader")}
+        if run_dir: values["out_dir"] = str(run_dir)  # a moved run directory still resumes
+        try: return TrainConfig(**values), bool(run_dir)
+        except TypeError as e: raise ValueError(f"{config_file}: {e}") from e
+    except (ValueError, UnLocDataError) as e: parser.error(str(e))  # exit status 2, before any training
+
+
+def parse_train_args(argv: Sequence[str] | None = None) -> TrainConfig:
+    "A TrainConfig from command-line flags (one per field; `--config FILE` to start from a file)."
+    return _parse(argv)[0]
+
 
 def unloc_train(argv: Sequence[str] | None = None) -> int:
     "Console script `unloc-train`: train, evaluate, checkpoint; prints the summary JSON as the last stdout line."
-    cfg = parse_train_args(argv)  # a bad flag exits with status 2 here, before any file is read
+    cfg, resume = _parse(argv)  # a bad flag exits with status 2 here, before any file is read
     try:
-        summary = train(cfg)
+        summary = train(cfg, resume=resume)
     except (UnLocDataError, ValueError, FileNotFoundError) as e:
         print(f"unloc-train: error: {e}", file=sys.stderr); return 2
     except (MemoryError, OSError) as e:
         print(f"unloc-train: error: {type(e).__name__}: {e}", file=sys.stderr); return 2
     except Exception as e:  # a bug: one line, not a traceback
         print(f"unloc-train: internal error: {type(e).__name__}: {e} (please report this)", file=sys.stderr); return 1
-    print(json.dumps({k: v for k, v in summary.items() if k not in ("losses", "history")}))
+    if "rank" not in summary: print(json.dumps({k: v for k, v in summary.items() if k not in ("losses", "history")}))
     return 0

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("UNLOC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-NEW_QUERY = "a yellow circle moves to the left"  # an event of the sample video the app opens with
+NEW_QUERY = "a yellow circle moves to the right"  # an event of the sample video the app opens with
 
 
 def free_port() -> int:

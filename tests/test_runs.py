@@ -54,7 +54,16 @@ def log_records(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
 
 
-def test_a_run_killed_after_epoch_1_resumes_to_a_byte_equal_checkpoint(tmp_path):
+@pytest.fixture
+def one_thread():
+    "In-process runs on one thread, like the subprocesses of `environment()`: equal bytes need the same arithmetic."
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_run_killed_after_epoch_1_resumes_to_a_byte_equal_checkpoint(tmp_path, one_thread):
     epochs = ["--epochs", "6"]
     status, out, err = run(*QUICK, *epochs, "--out-dir", tmp_path / "whole")
     assert status == 0, err

@@ -17,23 +17,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from test_hostile_train import run  # unloc-train in-process: (exit status, stdout, stderr)
 from unloc_nb.data import UnLocDataError
 from unloc_nb.train import (TrainConfig, atomic_write, load_checkpoint, load_train_state, read_config, save_checkpoint,
                             train, unloc_train)
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ["--task", "tal", "--data", "samples", "--eval-every", "2"]  # 9 training videos, batches of 4: 3 steps
-
-
-def run(*args) -> tuple[int, str, str]:
-    "unloc-train in this process: (exit status, stdout, stderr)."
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try: status = unloc_train([str(a) for a in args])
-        except SystemExit as e: status = e.code
-    assert "Traceback" not in err.getvalue(), err.getvalue()
-    return status, out.getvalue(), err.getvalue()
 
 
 def launcher(folder: Path) -> Path:

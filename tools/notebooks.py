@@ -1,0 +1,151 @@
+"""Run the notebooks the way a reader does, and keep what they show.
+
+    python tools/notebooks.py run NB...     execute each notebook (slow cells included, GPU cells skipped) and save
+                                            its outputs in place, so GitHub and the docs site show every figure
+    python tools/notebooks.py rerun NB...   execute each notebook, then run every section (a heading of level 2-4 and what
+                                            follows it) once more, first to last: a section must still run after the
+                                            sections below it ran, and print what it printed the first time
+
+    python tools/notebooks.py stats [NB...] lines of each notebook, code lines over 120 characters, lines that chain
+                                            statements with `;` (all of nbs/ when no notebook is named)
+
+`rerun` fails on an exception in the second pass and on a section whose text output changed (figures and lines that
+measure seconds are not compared). Both commands skip cells marked `#| eval: false`, `#| cuda` and
+`nbdev_export()`, as `nbdev_test --flags slow` does.
+"""
+import argparse, io, json, os, re, sys, time, tokenize
+from pathlib import Path
+
+from execnb.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+from nbdev.process import extract_directives
+
+SKIP_FLAGS = {"cuda"}
+TIMING = re.compile(r"(\d+(\.\d+)?\s*(s|ms|µs|us|min|seconds?)\b)|(it/s|s/it)|\d+:\d\d")
+
+
+def _skipped(cell) -> bool:
+    "True for cells the tests skip: not code, `nbdev_export()`, `#| eval: false`, GPU-only."
+    if cell.cell_type != "code" or "nbdev_export" + "(" in cell.source: return True
+    directives = extract_directives(cell, remove=False)
+    if directives.get("eval:", [""])[0].lower() == "false": return True
+    return bool(SKIP_FLAGS & directives.keys())
+
+
+def _sections(nb) -> list[list]:
+    "Cells grouped by headings (levels 2 to 4); the cells before the first one form section 0."
+    groups = [[]]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and re.match(r"#{2,4} ", cell.source.lstrip()): groups.append([])
+        groups[-1].append(cell)
+    return [g for g in groups if g]
+
+
+def _text(outputs) -> str:
+    "The text a cell showed (streams and text/plain results), without lines that measure time."
+    parts = []
+    for o in outputs or []:
+        if o.get("output_type") == "stream": parts.append("".join(o.get("text", "")))
+        elif "data" in o and "text/plain" in o["data"] and "image/png" not in o["data"]:
+            parts.append("".join(o["data"]["text/plain"]))
+    lines = "".join(parts).splitlines()
+    return "\n".join(l for l in lines if not TIMING.search(l) and "object at 0x" not in l)
+
+
+def _shell(path: Path) -> CaptureShell:
+    os.environ["IN_TEST"] = "1"
+    shell = CaptureShell(path)
+    shell.set_path(path.parent.resolve())
+    return shell
+
+
+def _run_cells(shell: CaptureShell, cells, path: Path) -> None:
+    for cell in cells:
+        if _skipped(cell): continue
+        shell.cell(cell)
+        if shell.exc: raise RuntimeError(shell.prettytb(fname=path))
+
+
+def run(path: Path) -> float:
+    "Execute `path` top to bottom and save the outputs into it; returns seconds."
+    nb, start, cwd = read_nb(path), time.time(), os.getcwd()
+    shell = _shell(path)
+    try:
+        os.chdir(path.parent)
+        _run_cells(shell, nb.cells, path)
+    finally: os.chdir(cwd)
+    for cell in nb.cells:
+        if cell.cell_type == "code": cell.execution_count = None
+    write_nb(nb, path)
+    return time.time() - start
+
+
+def rerun(path: Path) -> list[str]:
+    "Problems found when each section runs again after the whole notebook ran (empty: none)."
+    nb, cwd, problems = read_nb(path), os.getcwd(), []
+    shell = _shell(path)
+    try:
+        os.chdir(path.parent)
+        _run_cells(shell, nb.cells, path)
+        first = {id(c): _text(c.get("outputs")) for c in nb.cells if c.cell_type == "code"}
+        for k, section in enumerate(_sections(nb)):
+            title = section[0].source.splitlines()[0] if section[0].cell_type == "markdown" else "(top)"
+            try: _run_cells(shell, section, path)
+            except RuntimeError as e:
+                problems.append(f"{path.name}: section {k} {title!r} fails when run again:\n{e}")
+                continue
+            for c in section:
+                if c.cell_type == "code" and not _skipped(c) and _text(c.get("outputs")) != first[id(c)]:
+                    problems.append(f"{path.name}: section {k} {title!r} prints something else when run again; "
+                                    f"cell:\n{c.source[:300]}\nfirst:\n{first[id(c)][:400]}\n"
+                                    f"again:\n{_text(c.get('outputs'))[:400]}")
+    finally: os.chdir(cwd)
+    return problems
+
+
+def semicolon_lines(source: str) -> list[int]:
+    "Line numbers (from 1) of `source` where `;` ends a statement (strings and comments don't count)."
+    code = "\n".join("" if l.lstrip().startswith(("%", "!")) else l for l in source.splitlines())
+    try: tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError): return []
+    return sorted({t.start[0] for t in tokens if t.type == tokenize.OP and t.string == ";"})
+
+
+def stats(path: Path) -> dict:
+    "Size of a notebook as a reader meets it: source lines of all cells, long code lines, `;` chains."
+    cells = json.loads(path.read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    code_lines = [l for s in code for l in s.splitlines()]
+    return dict(lines=sum(len("".join(c["source"]).splitlines()) for c in cells), code_lines=len(code_lines),
+                long_lines=sum(len(l) > 120 for l in code_lines),
+                semicolon_lines=sum(len(semicolon_lines(s)) for s in code))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["run", "rerun", "stats"])
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args()
+    if args.command == "stats":
+        paths = args.notebooks or sorted(Path(__file__).parent.parent.joinpath("nbs").glob("*.ipynb"))
+        rows = {p.name: stats(p) for p in paths}
+        for name, r in rows.items(): print(f"{name:28s} " + "  ".join(f"{k} {v:5d}" for k, v in r.items()))
+        total, long = sum(r["code_lines"] for r in rows.values()), sum(r["long_lines"] for r in rows.values())
+        print(f"code lines over 120 characters: {long} of {total} ({100 * long / max(total, 1):.2f} %)")
+        return
+    failed = []
+    for path in args.notebooks:
+        start = time.time()
+        if args.command == "run":
+            print(f"{path}: ran and saved in {run(path.resolve()):.1f} s", flush=True)
+            continue
+        problems = rerun(path.resolve())
+        print(f"{path}: {'OK' if not problems else 'FAILED'}, every section run twice, {time.time() - start:.1f} s",
+              flush=True)
+        for p in problems: print(p, file=sys.stderr)
+        failed += problems
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@
                                             statements with `;` (all of nbs/ when no notebook is named)
 
 `rerun` fails on an exception in the second pass and on a section whose text output changed (figures and lines that
-measure seconds are not compared). Both commands skip cells marked `#| eval: false`, `#| cuda` and
+measure seconds are not compared; temporary paths, hashes and addresses are masked). Both commands skip cells marked `#| eval: false`, `#| cuda` and
 `nbdev_export()`, as `nbdev_test --flags slow` does.
 """
 import argparse, io, json, os, re, sys, time, tokenize
@@ -22,6 +22,8 @@ from nbdev.process import extract_directives
 
 SKIP_FLAGS = {"cuda"}
 TIMING = re.compile(r"(\d+(\.\d+)?\s*(s|ms|µs|us|min|seconds?)\b)|(it/s|s/it)|\d+:\d\d")
+VOLATILE = [(re.compile(r"/tmp/tmp\w+"), "<tmp>"), (re.compile(r"[0-9a-f]{2}/[0-9a-f]{16,}|[0-9a-f]{16,}"), "<hash>"),
+            (re.compile(r"<ipython-input-[^>]*>"), "<cell>"), (re.compile(r"0x[0-9a-f]+"), "<address>")]
 
 
 def _skipped(cell) -> bool:
@@ -48,8 +50,9 @@ def _text(outputs) -> str:
         if o.get("output_type") == "stream": parts.append("".join(o.get("text", "")))
         elif "data" in o and "text/plain" in o["data"] and "image/png" not in o["data"]:
             parts.append("".join(o["data"]["text/plain"]))
-    lines = "".join(parts).splitlines()
-    return "\n".join(l for l in lines if not TIMING.search(l) and "object at 0x" not in l)
+    text = "".join(parts)
+    for pattern, stand_in in VOLATILE: text = pattern.sub(stand_in, text)
+    return "\n".join(l for l in text.splitlines() if not TIMING.search(l))
 
 
 def _shell(path: Path) -> CaptureShell:

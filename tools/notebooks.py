@@ -1,19 +1,21 @@
 """Run the notebooks the way a reader does, and keep what they show.
 
-    python tools/notebooks.py run NB...     execute each notebook (slow cells included, GPU cells skipped) and save
-                                            its outputs in place, so GitHub and the docs site show every figure
-    python tools/notebooks.py rerun NB...   execute each notebook, then run every section (a heading of level 2-4 and what
-                                            follows it) once more, first to last: a section must still run after the
-                                            sections below it ran, and print what it printed the first time
+    python tools/notebooks.py run NB...
+        execute each notebook (slow cells included, GPU cells skipped) and save its outputs in place, so GitHub and
+        the docs site show every figure
+    python tools/notebooks.py rerun [--jobs 2] [--once NAME,NAME] NB...
+        execute each notebook, then run every section (a heading of level 2-4 and what follows it) once more, first
+        to last: a section must still run after the sections below it ran, and print what it printed the first time
+    python tools/notebooks.py stats [NB...]
+        lines of each notebook, code lines over 120 characters, lines that chain statements with `;` (all of nbs/
+        when no notebook is named)
 
-    python tools/notebooks.py stats [NB...] lines of each notebook, code lines over 120 characters, lines that chain
-                                            statements with `;` (all of nbs/ when no notebook is named)
-
-`rerun` fails on an exception in the second pass and on a section whose text output changed (figures and lines that
-measure seconds are not compared; temporary paths, hashes and addresses are masked). Both commands skip cells marked `#| eval: false`, `#| cuda` and
-`nbdev_export()`, as `nbdev_test --flags slow` does.
+`rerun` fails on an exception in either pass and on a section whose text output changed (figures and lines that
+measure seconds are not compared; temporary paths, hashes and addresses are masked). Both commands skip cells marked
+`#| eval: false`, `#| cuda` and `nbdev_export()`, as `nbdev_test --flags slow` does.
 """
 import argparse, io, json, os, re, sys, time, tokenize
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from execnb.nbio import read_nb, write_nb
@@ -83,13 +85,15 @@ def run(path: Path) -> float:
     return time.time() - start
 
 
-def rerun(path: Path) -> list[str]:
-    "Problems found when each section runs again after the whole notebook ran (empty: none)."
+def rerun(path: Path, twice: bool = True) -> list[str]:
+    "Problems found when each section runs again after the whole notebook ran (empty: none); `twice=False`: one pass."
     nb, cwd, problems = read_nb(path), os.getcwd(), []
     shell = _shell(path)
     try:
         os.chdir(path.parent)
-        _run_cells(shell, nb.cells, path)
+        try: _run_cells(shell, nb.cells, path)
+        except RuntimeError as e: return [f"{path.name} fails:\n{e}"]
+        if not twice: return []
         first = {id(c): _text(c.get("outputs")) for c in nb.cells if c.cell_type == "code"}
         for k, section in enumerate(_sections(nb)):
             title = section[0].source.splitlines()[0] if section[0].cell_type == "markdown" else "(top)"
@@ -124,11 +128,19 @@ def stats(path: Path) -> dict:
                 semicolon_lines=sum(len(semicolon_lines(s)) for s in code))
 
 
+def _check(path: Path, twice: bool) -> tuple[list[str], float]:
+    start = time.time()
+    return rerun(path, twice), time.time() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["run", "rerun", "stats"])
     parser.add_argument("notebooks", nargs="*", type=Path)
-    args = parser.parse_args()
+    parser.add_argument("--jobs", type=int, default=1, help="rerun: notebooks checked at once, one process each")
+    parser.add_argument("--once", type=lambda s: s.split(","), default=[],
+                        help="rerun: notebooks run one pass only, names without .ipynb, comma-separated")
+    args = parser.parse_intermixed_args()
     if args.command == "stats":
         paths = args.notebooks or sorted(Path(__file__).parent.parent.joinpath("nbs").glob("*.ipynb"))
         rows = {p.name: stats(p) for p in paths}
@@ -136,17 +148,18 @@ def main() -> None:
         total, long = sum(r["code_lines"] for r in rows.values()), sum(r["long_lines"] for r in rows.values())
         print(f"code lines over 120 characters: {long} of {total} ({100 * long / max(total, 1):.2f} %)")
         return
+    if args.command == "run":
+        for path in args.notebooks: print(f"{path}: ran and saved in {run(path.resolve()):.1f} s", flush=True)
+        return
     failed = []
-    for path in args.notebooks:
-        start = time.time()
-        if args.command == "run":
-            print(f"{path}: ran and saved in {run(path.resolve()):.1f} s", flush=True)
-            continue
-        problems = rerun(path.resolve())
-        print(f"{path}: {'OK' if not problems else 'FAILED'}, every section run twice, {time.time() - start:.1f} s",
-              flush=True)
-        for p in problems: print(p, file=sys.stderr)
-        failed += problems
+    with ProcessPoolExecutor(args.jobs) as pool:
+        jobs = {pool.submit(_check, p.resolve(), p.stem not in args.once): p for p in args.notebooks}
+        for job in as_completed(jobs):
+            problems, seconds = job.result()
+            passes = "every section run twice" if jobs[job].stem not in args.once else "run once"
+            print(f"{jobs[job]}: {'OK' if not problems else 'FAILED'}, {passes}, {seconds:.1f} s", flush=True)
+            for p in problems: print(p, file=sys.stderr)
+            failed += problems
     sys.exit(1 if failed else 0)
 
 

@@ -129,8 +129,10 @@ def stats(path: Path) -> dict:
 
 
 def _check(path: Path, twice: bool) -> tuple[list[str], float]:
-    start = time.time()
-    return rerun(path, twice), time.time() - start
+    "`rerun` in a worker process; IPython's shell takes over `__main__`, which the next job needs: put it back."
+    start, main_module = time.time(), sys.modules["__main__"]
+    try: return rerun(path, twice), time.time() - start
+    finally: sys.modules["__main__"] = main_module
 
 
 def main() -> None:

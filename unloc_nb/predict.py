@@ -117,7 +117,7 @@ def _decode_resized(reader, path: Path, indices: torch.Tensor, short_side: int, 
 
 def read_windows(path: str | Path, plan: WindowPlan, size: int, short_side: int | None = None, chunk: int = 16,
                  thumbnail: int = 0, reader=None) -> Iterator[tuple[int, torch.Tensor, torch.Tensor | None]]:
-    "Yield (window index, (N, 3, S, S) uint8 centre crops, (n_new, 3, h, w) thumbnails of its new frames or None)."
+    "Yield (window index, (N, 3, size, size) uint8 crops, (n_new, 3, h, w) thumbnails of its new frames or None)."
     path = Path(path)
     short_side = short_side or round(size * 256 / 224)
     if reader is None: reader = _open_video(path)[0]
@@ -129,7 +129,7 @@ def read_windows(path: str | Path, plan: WindowPlan, size: int, short_side: int 
     for w, start in enumerate(plan.starts):
         stop = start + plan.num_frames
         new = _decode_resized(reader, path, plan.indices[max(done, start):stop], short_side, chunk)  # (n, 3, H', W')
-        fresh = crop_frames(new, size)  # (n, 3, S, S)
+        fresh = crop_frames(new, size)  # (n, 3, size, size)
         crops = fresh if crops is None or start >= done else torch.cat([crops[len(crops) - (done - start):], fresh])
         thumbs = TF.resize(new, [thumbnail], antialias=True) if thumbnail else None
         done = stop

@@ -71,6 +71,21 @@ def _run_cells(shell: CaptureShell, cells, path: Path) -> None:
         if shell.exc: raise RuntimeError(shell.prettytb(fname=path))
 
 
+PLOTLY = "application/vnd.plotly.v1+json"
+
+
+def _kept(outputs: list) -> list:
+    "Outputs worth saving: without blank stream lines and the plotly JSON a widget leaks when no frontend draws it."
+    kept = []
+    for o in outputs or []:
+        if o.get("output_type") == "stream" and not "".join(o.get("text", "")).strip(): continue
+        if PLOTLY in o.get("data", {}):
+            o["data"] = {k: v for k, v in o["data"].items() if k != PLOTLY}
+            if not o["data"]: continue
+        kept.append(o)
+    return kept
+
+
 def run(path: Path) -> float:
     "Execute `path` top to bottom and save the outputs into it; returns seconds."
     nb, start, cwd = read_nb(path), time.time(), os.getcwd()
@@ -80,7 +95,7 @@ def run(path: Path) -> float:
         _run_cells(shell, nb.cells, path)
     finally: os.chdir(cwd)
     for cell in nb.cells:
-        if cell.cell_type == "code": cell.execution_count = None
+        if cell.cell_type == "code": cell.execution_count, cell.outputs = None, _kept(cell.outputs)
     write_nb(nb, path)
     return time.time() - start
 

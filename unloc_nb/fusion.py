@@ -41,7 +41,7 @@ class FusionLayer(nn.Module):
             for lin in (self.qkv, self.proj, self.mlp[0], self.mlp[2]): nn.init.zeros_(lin.bias)
 
     def attention(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        "Multi-head self-attention of already normalised tokens `x` (P, S, D); `mask` (P, S) True = may be attended to."
+        "Multi-head self-attention of normalised tokens `x` (P, S, D); `mask` (P, S) True = may be attended to."
         P, S, D = x.shape
         q, k, v = self.qkv(x).view(P, S, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (P, H, S, D/H)
         attn_mask = None if mask is None else mask.bool()[:, None, None, :]  # (P, 1, 1, S) over heads and queries
@@ -65,7 +65,7 @@ class VideoTextFusion(nn.Module):
               text_tokens: torch.Tensor,  # (P, D)
               frame_mask: torch.Tensor | None = None,  # (P, N) bool, True = real frame
               ) -> tuple[torch.Tensor, torch.Tensor]:  # sequence (P, N + 1, D), mask (P, N + 1)
-        "Concatenate frames and text and add sinusoidal positions (frames 0..N-1, text right after the last real frame)."
+        "Concatenate frames and text, add sinusoidal positions (frames 0..N-1, text right after the last real frame)."
         P, N, D = video_tokens.shape
         if frame_mask is None: frame_mask = torch.ones(P, N, dtype=torch.bool, device=video_tokens.device)
         frame_mask = frame_mask.bool()  # a 0/1 float or int mask means the same

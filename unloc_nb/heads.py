@@ -21,7 +21,8 @@ class HeadBranch(nn.Module):
         self.out = nn.Linear(width, out_dim)
         nn.init.constant_(self.out.bias, bias_init)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # (P, N, D) -> (P, N, out_dim)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        "(P, N, D) tokens, (P, N) mask -> (P, N, out_dim)."
         for norm, conv in zip(self.norms, self.convs):
             x = norm(x)  # (P, N, D)
             if mask is not None: x = x * mask[..., None]  # padded tokens -> 0 before the conv
@@ -47,13 +48,15 @@ class LocalizationHead(nn.Module):
                 masks: list[torch.Tensor],  # [(P, N_l)] bool
                 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:  # logits [(P, N_l)], distances [(P, N_l, 2)]
         "Per level: relevancy logits and ReLU(raw * scale_l + shift_l) distances in level units."
-        if len(levels) != self.num_levels: raise ValueError(f"head built for {self.num_levels} levels, got {len(levels)}")
+        if len(levels) != self.num_levels:
+            raise ValueError(f"head built for {self.num_levels} levels, got {len(levels)}")
         logits, distances = [], []
         for l, (x, m) in enumerate(zip(levels, masks)):  # x (P, N_l, D), m (P, N_l)
             k = l if self.per_level else 0
             logits.append(self.relevancy[k](x, m)[..., 0])  # (P, N_l)
             raw = self.boundary[k](x, m)  # (P, N_l, 2)
-            distances.append(F.relu(raw if self.scale is None else raw * self.scale[l] + self.shift[l]))  # (P, N_l, 2)
+            scaled = raw if self.scale is None else raw * self.scale[l] + self.shift[l]
+            distances.append(F.relu(scaled))  # (P, N_l, 2)
         return logits, distances
 
 # %% ../nbs/05_heads.ipynb #024bc435

@@ -54,7 +54,7 @@ class UnLocConfig:
     checkpoint_pairs: bool = False  # recompute each chunk in backward (torch.utils.checkpoint): bounds training memory
     clip_projections: bool = False  # start the tower projections from CLIP's own (proj_dim = CLIP's embedding width)
     prompt_templates: tuple[str, ...] = ()  # class-name prompts, e.g. ('a video of {}.',): tal/as texts (`16_official`)
-    text_embeddings: str | None = None  # file of precomputed class-name embeddings replacing the text tower (`16_official`)
+    text_embeddings: str | None = None  # file of class-name embeddings replacing the text tower (`16_official`)
 
     def __post_init__(self):
         self.regression_ranges = tuple((float(lo), float(hi)) for lo, hi in self.regression_ranges)
@@ -64,15 +64,19 @@ class UnLocConfig:
             problems.append(f"every prompt template needs one '{{}}' for the class name, got {self.prompt_templates!r}")
         if self.text_embeddings is not None and self.clip_projections:
             problems.append("text_embeddings replace the text tower, so clip_projections cannot start its projection")
-        if self.pyramid not in PYRAMIDS: problems.append(f"pyramid must be one of {sorted(PYRAMIDS)}, got {self.pyramid!r}")
-        if self.pyramid == "transformer" and self.num_levels != 1: problems.append("pyramid 'transformer' has num_levels=1")
+        if self.pyramid not in PYRAMIDS:
+            problems.append(f"pyramid must be one of {sorted(PYRAMIDS)}, got {self.pyramid!r}")
+        if self.pyramid == "transformer" and self.num_levels != 1:
+            problems.append("pyramid 'transformer' has num_levels=1")
         if self.pyramid == "fpn" and self.fusion_layers < self.num_levels:
-            problems.append(f"pyramid 'fpn' needs fusion_layers >= num_levels ({self.fusion_layers} < {self.num_levels})")
+            problems.append(f"pyramid 'fpn' needs fusion_layers >= num_levels "
+                            f"({self.fusion_layers} < {self.num_levels})")
         if len(self.regression_ranges) != self.num_levels:
             problems.append(f"{len(self.regression_ranges)} regression_ranges for {self.num_levels} levels")
         if self.proj_dim % self.fusion_heads or self.proj_dim % 2:
             problems.append(f"proj_dim {self.proj_dim} must be even and divisible by fusion_heads {self.fusion_heads}")
-        if self.video_pool not in ("cls", "gap"): problems.append(f"video_pool must be 'cls' or 'gap', got {self.video_pool!r}")
+        if self.video_pool not in ("cls", "gap"):
+            problems.append(f"video_pool must be 'cls' or 'gap', got {self.video_pool!r}")
         if min(self.num_frames, self.num_levels, self.fusion_layers, self.pair_chunk) < 1:
             problems.append("num_frames, num_levels, fusion_layers and pair_chunk must be >= 1")
         if problems: raise ValueError("UnLocConfig: " + "; ".join(problems))
@@ -91,7 +95,7 @@ class UnLocConfig:
 
     @classmethod
     def official(cls, dataset: str, size: str = "B", **overrides) -> UnLocConfig:
-        "The model of an official config file (`16_official`), e.g. ('charades_sta', 'B'); fields overridable by keyword."
+        "The model of an official config file (`16_official`), e.g. ('charades_sta', 'B'); fields overridable."
         from unloc_nb.official import official_model_config  # defined in 16_official, which imports this module
         return official_model_config(dataset, size, **overrides)
 
@@ -140,7 +144,7 @@ class UnLoc(nn.Module):
                                      per_level=c.per_level_heads, scale_shift=c.head_scale_shift)
         self.segmentation_head = FrameHead(c.proj_dim, bias_init=c.seg_bias)  # task 'as'
         self.saliency_head = FrameHead(c.proj_dim)  # task 'hl' (beyond the official code)
-        self.prompt_index = None  # with prompts: None = random per class (training) / the middle one (eval); or one index
+        self.prompt_index = None  # with prompts: None = random per class (train) / the middle one (eval); or an index
 
     def _start_from_clip_projections(self, clip: nn.Module):
         "Copy CLIP's image and text projections into the towers' (both (width, D) in CLIP, (D, width) here)."
@@ -161,7 +165,8 @@ class UnLoc(nn.Module):
             from unloc_nb.official import encode_class_names  # the official train / validation / test use of prompts
             return encode_class_names(self, list(texts), context_length)
         if context_length is None:
-            context_length = self.config.class_context_length if task in ("tal", "as") else self.config.caption_context_length
+            is_class = task in ("tal", "as")
+            context_length = self.config.class_context_length if is_class else self.config.caption_context_length
         return self.text_tower(list(texts), context_length)
 
     def _fuse_pairs(self, video_tokens, text_tokens, frame_mask, task):
@@ -188,7 +193,8 @@ class UnLoc(nn.Module):
         if frame_mask.shape != (B, N): raise ValueError(f"frame_mask must be {(B, N)}, got {tuple(frame_mask.shape)}")
         if diagonal is None: diagonal = task == "hl"
         if diagonal:  # video b with its own text b
-            if K != B: raise ValueError(f"task {task!r} with diagonal pairs video b with text b: got {B} videos and {K} texts")
+            if K != B:
+                raise ValueError(f"task {task!r} with diagonal pairs video b with text b: got {B} videos and {K} texts")
             video_index = text_index = torch.arange(B, device=device)  # (P,) with P = B
             pairs_per_video = 1
         else:  # the grid: every video with every text

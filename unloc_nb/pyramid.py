@@ -62,10 +62,12 @@ class ConvNorm(nn.Module):
         self.norm = nn.LayerNorm(width, eps=eps)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "(P, N, D), (P, N) -> (P, N', D), (P, N') with N' = N (stride 1) or ceil(N/2) (stride 2); padded outputs are 0."
+        "(P, N, D), (P, N) -> (P, N', D), (P, N'); N' = N (stride 1) or ceil(N/2) (stride 2); padded outputs are 0."
         x = (x * mask[..., None]).transpose(1, 2)  # (P, D, N), padding zeroed
-        if self.stride == 1: x, out_mask = F.pad(x, (1, 1)), mask  # output i reads i-1, i, i+1
-        else: x, out_mask = stride2_pad(x), downsample_mask(mask)  # output i reads 2i, 2i+1, 2i+2
+        if self.stride == 1:
+            x, out_mask = F.pad(x, (1, 1)), mask  # output i reads i-1, i, i+1
+        else:
+            x, out_mask = stride2_pad(x), downsample_mask(mask)  # output i reads 2i, 2i+1, 2i+2
         x = self.norm(self.conv(x).transpose(1, 2))  # (P, N', D)
         return x * out_mask[..., None], out_mask
 
@@ -82,7 +84,8 @@ class SimplePyramid(nn.Module):
         levels, masks = [], []
         for conv in self.convs:
             frames, mask = conv(frames, mask)
-            levels.append(frames); masks.append(mask)
+            levels.append(frames)
+            masks.append(mask)
         return levels, masks
 
     def forward(self, fusion, video_tokens, text_tokens, frame_mask=None):
@@ -92,7 +95,8 @@ class SimplePyramid(nn.Module):
         return self.build_levels(fusion.run(sequence, mask)[:, :N], mask[:, :N])  # text token dropped
 
 # %% ../nbs/04_pyramid.ipynb #41606d47
-def impulse_response(pyramid: SimplePyramid, num_frames: int, width: int | None = None, seed: int = 0) -> list[torch.Tensor]:
+def impulse_response(pyramid: SimplePyramid, num_frames: int, width: int | None = None,
+                     seed: int = 0) -> list[torch.Tensor]:
     "For each level, a (N_l, N) bool map: does token i change when input frame j changes?"
     width = width or pyramid.convs[0].conv.in_channels
     g = torch.Generator().manual_seed(seed)
@@ -102,7 +106,8 @@ def impulse_response(pyramid: SimplePyramid, num_frames: int, width: int | None 
         ref, _ = pyramid.build_levels(base, mask)
         maps = [torch.zeros(r.shape[1], num_frames, dtype=torch.bool) for r in ref]
         for j in range(num_frames):
-            poked = base.clone(); poked[0, j] += torch.randn(width, generator=g)
+            poked = base.clone()
+            poked[0, j] += torch.randn(width, generator=g)
             for l, level in enumerate(pyramid.build_levels(poked, mask)[0]):
                 maps[l][:, j] = (level[0] - ref[l][0]).abs().amax(-1) > 1e-6
     return maps
@@ -117,15 +122,16 @@ class FPNPyramid(nn.Module):
     def __init__(self, width: int, num_levels: int = 4, num_fusion_layers: int = 6, eps: float = 1e-6):
         super().__init__()
         if num_fusion_layers < num_levels:
-            raise ValueError(f"'fpn' with {num_levels} levels needs at least {num_levels} fusion layers, got {num_fusion_layers}")
+            raise ValueError(f"'fpn' with {num_levels} levels needs at least {num_levels} fusion layers, "
+                             f"got {num_fusion_layers}")
         self.num_levels, self.full_resolution_layers = num_levels, num_fusion_layers - (num_levels - 1)
         self.convs = nn.ModuleList(ConvNorm(width, 1, eps) for _ in range(num_levels))
 
     def forward(self, fusion, video_tokens, text_tokens, frame_mask=None):
         "(P, N, D), (P, D), (P, N) -> levels [(P, N_l, D)], masks [(P, N_l)]."
         if len(fusion.layers) != self.full_resolution_layers + self.num_levels - 1:
-            raise ValueError(f"'fpn' pyramid was built for {self.full_resolution_layers + self.num_levels - 1} fusion layers, "
-                             f"the fusion has {len(fusion.layers)}")
+            raise ValueError(f"'fpn' pyramid was built for {self.full_resolution_layers + self.num_levels - 1} "
+                             f"fusion layers, the fusion has {len(fusion.layers)}")
         sequence, mask = fusion.embed(video_tokens, text_tokens, frame_mask)  # (P, N + 1, D), (P, N + 1)
         sequence = fusion.run(sequence, mask, 0, self.full_resolution_layers)
         frames, frame_mask, text = sequence[:, :-1], mask[:, :-1], sequence[:, -1:]  # (P, N, D), (P, N), (P, 1, D)
@@ -136,7 +142,8 @@ class FPNPyramid(nn.Module):
             sequence = torch.cat([frames, text], 1)  # (P, N_l + 1, D)
             sequence = fusion.run(sequence, torch.cat([frame_mask, mask[:, -1:]], 1), layer, layer + 1)
             frames, text = sequence[:, :-1], sequence[:, -1:]
-            levels.append(frames); masks.append(frame_mask)
+            levels.append(frames)
+            masks.append(frame_mask)
         for l in range(self.num_levels - 2, -1, -1):  # top-down: coarse to fine
             upsampled = levels[l + 1].repeat_interleave(2, dim=1)[:, : levels[l].shape[1]]  # (P, N_l, D): j <- j // 2
             levels[l] = levels[l] + upsampled
@@ -147,7 +154,8 @@ class PlainPyramid(nn.Module):
     "No pyramid: the fused frame tokens after a final LayerNorm are the only level."
     def __init__(self, width: int, num_levels: int = 1, eps: float = 1e-6):
         super().__init__()
-        if num_levels != 1: raise ValueError(f"the 'transformer' pyramid has exactly 1 level, got num_levels={num_levels}")
+        if num_levels != 1:
+            raise ValueError(f"the 'transformer' pyramid has exactly 1 level, got num_levels={num_levels}")
         self.num_levels = 1
         self.norm = nn.LayerNorm(width, eps=eps)
 

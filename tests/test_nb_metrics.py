@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import unloc_nb.metrics as metrics
-from unloc_nb.metrics import UnLocDataError, _thresholds, _why_invalid, greedy_match, interpolated_ap, segment_iou, tal_map
+from unloc_nb.metrics import (UnLocDataError, _thresholds, _why_invalid, greedy_match, interpolated_ap, segment_iou,
+                              tal_map)
 from unloc_nb.retrieval_metrics import mr_recall, qvh_eval
 
 TAL_GT = {"v1": [(0, 10, "Diving"), (20, 30, "Diving")], "v2": [(5, 9, "Running")]}
@@ -51,7 +52,8 @@ def test_greedy_match_equals_the_loop(seed, num_thresholds):
         n_pred, n_gt, groups = int(rng.integers(0, 40)), int(rng.integers(0, 15)), int(rng.integers(1, 5))
         start = rng.integers(0, 20, n_pred + n_gt)
         seg = np.stack([start, start + rng.integers(0, 8, n_pred + n_gt)], axis=1).astype(float)
-        args = (rng.integers(-1, groups, n_pred), seg[:n_pred], rng.integers(0, groups, n_gt), seg[n_pred:], thresholds)
+        args = (rng.integers(-1, groups, n_pred), seg[:n_pred], rng.integers(0, groups, n_gt), seg[n_pred:],
+                thresholds)
         np.testing.assert_array_equal(greedy_match(*args), greedy_match_loop(*args))
 
 
@@ -129,8 +131,10 @@ QVH_GT = [{"qid": 1, "duration": 20, "relevant_windows": [[0, 4]], "relevant_cli
            "saliency_scores": [[4, 4, 2], [1, 2, 3]]},
           {"qid": 2, "duration": 20, "relevant_windows": [[10, 20]], "relevant_clip_ids": [5, 6, 7, 8, 9],
            "saliency_scores": [[2, 2, 2]] * 5}]
-QVH_SUB = [{"qid": 1, "pred_relevant_windows": [[0, 4, 0.9], [10, 12, 0.1]], "pred_saliency_scores": [0.9, 0.1] + [0] * 8},
-           {"qid": 2, "pred_relevant_windows": [[0, 2, 0.3], [10, 20, 0.8]], "pred_saliency_scores": [0] * 9 + [1.0]}]
+QVH_SUB = [{"qid": 1, "pred_relevant_windows": [[0, 4, 0.9], [10, 12, 0.1]],
+            "pred_saliency_scores": [0.9, 0.1] + [0] * 8},
+           {"qid": 2, "pred_relevant_windows": [[0, 2, 0.3], [10, 20, 0.8]],
+            "pred_saliency_scores": [0] * 9 + [1.0]}]
 
 
 def test_qvh_eval_buckets_and_errors():
@@ -148,7 +152,8 @@ def test_qvh_eval_buckets_and_errors():
 def test_metrics_resolves_the_later_chapters_lazily():
     from unloc_nb import eval_files, retrieval_metrics
     assert metrics.mr_recall is retrieval_metrics.mr_recall and metrics.unloc_eval is eval_files.unloc_eval
-    assert metrics.evaluate_tal_files is eval_files.evaluate_tal_files and metrics.highlight_ap is retrieval_metrics.highlight_ap
+    assert metrics.evaluate_tal_files is eval_files.evaluate_tal_files
+    assert metrics.highlight_ap is retrieval_metrics.highlight_ap
     assert issubclass(metrics.UnLocDataError, ValueError)
     with pytest.raises(AttributeError, match="no_such_metric"): metrics.no_such_metric
     with pytest.raises(AttributeError): metrics.__wrapped__

@@ -104,7 +104,8 @@ def test_invalid_helpers():
 def test_tal_map_errors_and_drop():
     with pytest.raises(UnLocDataError, match="'Swimming' is not a class"):
         tal_map(TAL_GT, {"v1": [(0, 1, "Swimming", 0.5)]})
-    with pytest.raises(UnLocDataError, match=r"results\['v1'\]\[0\]: segment \[nan, nan\] with score 0.9 is not finite"):
+    nan_message = r"results\['v1'\]\[0\]: segment \[nan, nan\] with score 0.9 is not finite"
+    with pytest.raises(UnLocDataError, match=nan_message):
         tal_map(TAL_GT, {"v1": [(float("nan"), float("nan"), "Diving", 0.9)]})
     with pytest.raises(UnLocDataError, match="ends before it starts"):
         tal_map(TAL_GT, {"v1": [(100, 95, "Diving", 0.9)]})

@@ -245,8 +245,8 @@ def read_charades_sta(
         parts = head.split()
         if not sep or len(parts) != 3:
             raise UnLocDataError(f"{path}:{lineno}: cannot parse {line!r}: expected 'VID start end##sentence'")
-        vid, start, end = parts[0], _number(parts[1], f"{path}:{lineno}: start"), _number(parts[2],
-                                                                                          f"{path}:{lineno}: end")
+        vid = parts[0]
+        start, end = _number(parts[1], f"{path}:{lineno}: start"), _number(parts[2], f"{path}:{lineno}: end")
         raw.setdefault(vid, []).append((start, end, log.text(_text(sentence, f"{path}:{lineno}: sentence")), lineno))
     anns = []
     for vid, segs in raw.items():

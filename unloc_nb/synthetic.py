@@ -335,8 +335,8 @@ def make_benchmark(
 
 def benchmark_path(name: str = "", num_train: int = 240, num_test: int = 60, seed: int = 0) -> Path:
     "Path of the default benchmark (or of `name` in it); generated into the user cache on first use."
-    base = os.environ.get("UNLOC_NB_BENCHMARK") or Path(os.environ.get("XDG_CACHE_HOME",
-                                                                       Path.home() / ".cache")) / "unloc_nb"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    base = os.environ.get("UNLOC_NB_BENCHMARK") or cache / "unloc_nb"
     root = Path(base) / f"benchmark-v2-{num_train}-{num_test}-{seed}"
     if not (root / "ground_truth.json").is_file():
         print(f"generating the synthetic benchmark in {root} (once, about 20 s)", file=sys.stderr)

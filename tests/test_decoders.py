@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import unloc_nb.data as data
+import unloc_nb.video as video  # where the decoder lives (monkeypatched below)
 from unloc_nb.data import PyAVReader, make_synthetic_video, read_video, render_frames, sample_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +106,7 @@ def test_read_video_gives_the_same_clip_with_either_decoder(monkeypatch):
     real_decord()
     path = sample_path("videos/syn_04.mp4")  # portrait, 24 fps, background grain
     with_decord = read_video(path, 32, size=64, short_side=80)
-    monkeypatch.setattr(data, "decord", SimpleNamespace(VideoReader=PyAVReader, cpu=lambda device_id=0: None))
+    monkeypatch.setattr(video, "decord", SimpleNamespace(VideoReader=PyAVReader, cpu=lambda device_id=0: None))
     with_pyav = read_video(path, 32, size=64, short_side=80)
     np.testing.assert_array_equal(with_pyav.frames.numpy(), with_decord.frames.numpy())
     assert (with_pyav.num_source_frames, with_pyav.fps, with_pyav.duration) == \

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import unloc_nb.data as data
+import unloc_nb.video as video  # where the decoder and its limits live (monkeypatched below)
 from unloc_nb.data import (ActionLocalizationDataset, Annotation, HighlightDataset, MomentRetrievalDataset,
                            UnLocDataError, UnLocDataWarning, decode_video, find_video, probe_video, read_annotations,
                            read_video, reader_arguments, sample_path, write_mp4)
@@ -229,7 +230,7 @@ def test_decoder_that_finds_other_frames_than_the_container_lists(tmp_path, monk
         def __init__(self, *args, **kw): pass
         def __len__(self): return 5
         def get_avg_fps(self): return 10.0
-    monkeypatch.setattr(data.decord, "VideoReader", FewFrames)
+    monkeypatch.setattr(video.decord, "VideoReader", FewFrames)
     message = r"v\.mp4: the decoder finds 5 frames at 10 fps where the container lists 30 at 10 fps"
     with pytest.raises(UnLocDataError, match=message):
         decode_video(path, 8, 32)
@@ -260,12 +261,12 @@ def test_decoding_holds_one_chunk_of_full_resolution_frames_at_a_time(tmp_path, 
         def get_batch(self, indices):
             batches.append(len(indices))
             return super().get_batch(indices)
-    monkeypatch.setattr(data.decord, "VideoReader", Recording)
-    monkeypatch.setattr(data, "DECODE_CHUNK_BYTES", 3 * 96 * 128 * 3)  # room for 3 full-resolution frames
+    monkeypatch.setattr(video.decord, "VideoReader", Recording)
+    monkeypatch.setattr(video, "DECODE_CHUNK_BYTES", 3 * 96 * 128 * 3)  # room for 3 full-resolution frames
     chunked = decode_video(path, 16, 48)
     assert max(batches) == 3 and sum(batches) == 16
     assert torch.equal(chunked.frames, whole.frames)  # the same frames as one batch
-    batches.clear(); monkeypatch.setattr(data, "DECODE_CHUNK_BYTES", 1)  # a frame larger than the chunk: one at a time
+    batches.clear(); monkeypatch.setattr(video, "DECODE_CHUNK_BYTES", 1)  # a frame larger than the chunk: one at a time
     assert torch.equal(decode_video(path, 16, 48).frames, whole.frames) and set(batches) == {1}
 
 

@@ -23,15 +23,22 @@ def plot_timeline(
     "Draw segments in seconds, one row per query/class: ground truth hatched, predictions filled with alpha = score."
     gt = dict(gt or {})
     names = list(dict.fromkeys([*gt, *rows]))  # keep first-seen order, rows without predictions too
-    if ax is None: _, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * max(len(names), 1)))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * max(len(names), 1)))
     for y, name in enumerate(names):
         for seg in gt.get(name, ()):
-            ax.add_patch(Rectangle((seg[0], y - 0.4), seg[1] - seg[0], 0.8, fill=False, hatch="///", edgecolor="k", lw=1))
+            ax.add_patch(
+                Rectangle((seg[0], y - 0.4), seg[1] - seg[0], 0.8, fill=False, hatch="///", edgecolor="k", lw=1)
+            )
         for seg in rows.get(name, ()):
             score = float(seg[2]) if len(seg) > 2 else 1.0
-            ax.add_patch(Rectangle((seg[0], y - 0.3), seg[1] - seg[0], 0.6, color=color, alpha=min(max(score, 0.05), 1.0), lw=0))
-    ax.set_xlim(0, duration); ax.set_ylim(-0.6, len(names) - 0.4)
+            ax.add_patch(
+                Rectangle((seg[0], y - 0.3), seg[1] - seg[0], 0.6, color=color, alpha=min(max(score, 0.05), 1.0), lw=0)
+            )
+    ax.set_xlim(0, duration)
+    ax.set_ylim(-0.6, len(names) - 0.4)
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
-    ax.set_xlabel("time (s)"); ax.set_title(title)
+    ax.set_xlabel("time (s)")
+    ax.set_title(title)
     return ax

@@ -91,7 +91,7 @@ def plan_windows(num_source_frames: int, fps: float, num_frames: int, seconds_pe
 
 # %% ../nbs/14_predict.ipynb #5b1d0e16
 def _open_video(path: Path):
-    "A reader of a video checked by the probe (01_data's `open_reader`: decord, or PyAV): (reader, T, fps)."
+    "A reader of a video checked by the probe (01_video's `open_reader`: decord, or PyAV): (reader, T, fps)."
     facts = _probe(path)[2]  # clear errors for missing files and non-videos before the decoder sees them
     try:
         reader = open_reader(path, facts)

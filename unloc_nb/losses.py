@@ -11,7 +11,7 @@ from torchvision.ops import sigmoid_focal_loss
 from .targets import UnLocTargets
 
 # %% auto #0
-__all__ = ['focal_loss', 'displacement_iou', 'box_loss', 'frame_bce_loss', 'saliency_losses', 'unloc_loss']
+__all__ = ['focal_loss', 'distance_iou', 'box_loss', 'frame_bce_loss', 'saliency_losses', 'unloc_loss']
 
 # %% ../nbs/08_losses.ipynb #dbbb3b6c
 def focal_loss(
@@ -30,7 +30,7 @@ def focal_loss(
     return total / torch.clamp(torch.as_tensor(num_valid, dtype=torch.float32), min=1.0)
 
 # %% ../nbs/08_losses.ipynb #ab3aceea
-def displacement_iou(
+def distance_iou(
     pred: torch.Tensor,  # (..., 2) predicted (start, end) distances >= 0 from the anchor
     target: torch.Tensor,  # (..., 2) target distances >= 0 from the same anchor
     kind: str = "iou",  # 'iou' | 'diou'
@@ -48,16 +48,16 @@ def displacement_iou(
 
 def box_loss(
     distances: Sequence[torch.Tensor],  # per level (B, K, N_l, 2) predicted distances (level units)
-    displacements: Sequence[torch.Tensor],  # per level (B, K, N_l, 2) targets (level units)
+    target_distances: Sequence[torch.Tensor],  # per level (B, K, N_l, 2) targets (level units)
     labels: Sequence[torch.Tensor],  # per level (B, K, N_l) 0/1
     masks: Sequence[torch.Tensor],  # per level (B, N_l) bool
     kind: str = "iou",
 ) -> torch.Tensor:  # scalar; 0 when there is no positive
     "1 - IoU at positive anchors, divided by the number of positives."
     total, num_pos = 0.0, 0
-    for dist, disp, label, mask in zip(distances, displacements, labels, masks):
+    for dist, target, label, mask in zip(distances, target_distances, labels, masks):
         positive = (label > 0) & mask[:, None, :].bool()  # (B, K, N_l)
-        total = total + (1 - displacement_iou(dist[positive], disp[positive].to(dist.dtype), kind)).sum()
+        total = total + (1 - distance_iou(dist[positive], target[positive].to(dist.dtype), kind)).sum()
         num_pos += positive.sum()
     return total / torch.clamp(torch.as_tensor(num_pos, dtype=torch.float32), min=1.0)
 
@@ -109,7 +109,7 @@ def unloc_loss(
     focal = focal_loss(out.logits, targets.labels, masks, alpha, gamma)
     if targets.task == "mr":  # each (video, caption) pair is one example: count K x valid positions (see above)
         focal = focal / out.logits[0].shape[1]
-    terms = {"focal": focal, "box": box_loss(out.distances, targets.displacements, targets.labels, masks, box_kind)}
+    terms = {"focal": focal, "box": box_loss(out.distances, targets.distances, targets.labels, masks, box_kind)}
     loss = focal_weight * terms["focal"] + box_weight * terms["box"]
     if targets.task == "hl" and getattr(out, "saliency", None) is not None and targets.saliency is not None:
         terms.update(saliency_losses(out.saliency, targets.saliency, targets.frame_mask))

@@ -10,7 +10,7 @@ import torch
 from torchvision.ops import batched_nms
 
 # %% auto #0
-__all__ = ['decode_segments', 'decode_output', 'segment_iou', 'soft_nms_keep', 'soft_nms', 'segments_to_boxes', 'hard_nms',
+__all__ = ['decode_segments', 'decode_output', 'pairwise_iou', 'soft_nms_keep', 'soft_nms', 'segments_to_boxes', 'hard_nms',
            'postprocess', 'postprocess_batch']
 
 # %% ../nbs/09_postprocess.ipynb #993351a2
@@ -21,8 +21,8 @@ def decode_segments(
     strides: Sequence[int],  # per level 2**l
     unit_seconds: torch.Tensor,  # (B,) seconds per sampled-frame unit
     duration: torch.Tensor,  # (B,) video length in seconds
-    masks: Sequence[torch.Tensor] | None = None,  # per level (B, N_l) bool; invalid positions get score 0
-) -> tuple[torch.Tensor, torch.Tensor]:  # segments (B, K, M, 2) seconds, scores (B, K, M); M = sum_l N_l
+    masks: Sequence[torch.Tensor] | None = None,  # per level (B, N_l) bool: invalid positions score 0
+) -> tuple[torch.Tensor, torch.Tensor]:  # segments (B, K, M, 2) seconds, scores (B, K, M), M = sum_l N_l
     "Turn every anchor of every level into a scored segment in seconds."
     all_segments, all_scores = [], []
     dtype = distances[0].dtype
@@ -35,7 +35,8 @@ def decode_segments(
         seg = torch.minimum(seg.clamp(min=0.0), end_s[..., None])  # clip both ends to [0, duration]
         score = torch.sigmoid(logit.to(dtype))
         if masks is not None: score = score * masks[level][:, None, :].to(dtype)
-        all_segments.append(seg); all_scores.append(score)
+        all_segments.append(seg)
+        all_scores.append(score)
     return torch.cat(all_segments, 2), torch.cat(all_scores, 2)
 
 def decode_output(out, unit_seconds: torch.Tensor, duration: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,9 +44,10 @@ def decode_output(out, unit_seconds: torch.Tensor, duration: torch.Tensor) -> tu
     return decode_segments(out.logits, out.distances, out.anchors, out.strides, unit_seconds, duration, out.masks)
 
 # %% ../nbs/09_postprocess.ipynb #bf40d8e8
-def segment_iou(a: torch.Tensor,  # (P, 2) [start, end]
-                b: torch.Tensor,  # (Q, 2) [start, end]
-               ) -> torch.Tensor:  # (P, Q) IoU; 0 where the union is empty
+def pairwise_iou(
+    a: torch.Tensor,  # (P, 2) [start, end]
+    b: torch.Tensor,  # (Q, 2) [start, end]
+) -> torch.Tensor:  # (P, Q) IoU, 0 where the union is empty
     "Pairwise IoU of 1-D segments."
     inter = (torch.minimum(a[:, None, 1], b[None, :, 1]) - torch.maximum(a[:, None, 0], b[None, :, 0])).clamp(min=0)
     union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter
@@ -65,9 +67,10 @@ def soft_nms_keep(
     while len(keep) < max_detections and current.numel():
         best = int(torch.argmax(current))  # first index among ties
         if current[best] == -math.inf: break
-        keep.append(best); kept_scores.append(current[best].clone())
+        keep.append(best)
+        kept_scores.append(current[best].clone())
         current[best] = -math.inf
-        iou = segment_iou(segments[best:best + 1], segments)[0]  # (K,)
+        iou = pairwise_iou(segments[best:best + 1], segments)[0]  # (K,)
         current = current * torch.exp(scale * iou * iou)
         current = torch.where(current > score_threshold, current, torch.full_like(current, -math.inf))
     if not keep: return torch.zeros(0, dtype=torch.long, device=scores.device), scores.new_zeros(0)
@@ -80,7 +83,7 @@ def soft_nms(
     score_threshold: float = 0.001,
     max_detections: int = 100,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # segments (M, 2), decayed scores (M,), in selection order
-    "Gaussian Soft-NMS with TensorFlow's semantics; returns the kept segments and their decayed scores."
+    "Gaussian Soft-NMS with TensorFlow's semantics: the kept segments and their decayed scores."
     keep, kept_scores = soft_nms_keep(segments, scores, sigma, score_threshold, max_detections)
     return segments[keep], kept_scores
 
@@ -94,7 +97,7 @@ def hard_nms(
     segments: torch.Tensor,  # (K, 2) [start, end]
     scores: torch.Tensor,  # (K,)
     iou_threshold: float = 0.5,
-    labels: torch.Tensor | None = None,  # (K,) long: NMS per label; None = class-agnostic
+    labels: torch.Tensor | None = None,  # (K,) long: NMS per label, None = class-agnostic
     top_k: int | None = None,
 ) -> torch.Tensor:  # (M,) indices into the input, by decreasing score
     "Hard NMS on 1-D segments (torchvision), class-agnostic or per class, optionally keeping the top k."
@@ -113,7 +116,7 @@ def postprocess(
     score_threshold: float = 0.001,
     max_detections: int = 100,
     diagonal: bool = True,  # mr: video b answers only caption b
-    frame_mask: torch.Tensor | None = None,  # (B, N) bool, for the per-frame outputs; default out.masks[0]
+    frame_mask: torch.Tensor | None = None,  # (B, N) bool for the per-frame outputs, default out.masks[0]
 ) -> list[dict]:
     "Per-video predictions of one batch: Soft-NMS'd segments in seconds (+ per-frame outputs for hl / as)."
     if task not in ("mr", "tal", "as", "hl"): raise ValueError(f"unknown task {task!r}")
@@ -125,18 +128,21 @@ def postprocess(
         for b, res in enumerate(results):
             logit = out.frame_logits[b][:, frame_mask[b]]  # (C, N_valid)
             best, label = logit.max(0)
-            res.update(frame_scores=torch.sigmoid(logit), frame_labels=torch.where(best > 0, label, torch.full_like(label, -1)))
+            res.update(frame_scores=torch.sigmoid(logit),
+                       frame_labels=torch.where(best > 0, label, torch.full_like(label, -1)))
         return results
     segments, scores = decode_output(out, unit_seconds, duration)  # (B, K, M, 2), (B, K, M)
     if task == "mr" and diagonal and scores.shape[1] != B:
-        raise ValueError(f"diagonal=True pairs video b with caption b, but there are {B} videos and {scores.shape[1]} captions")
+        raise ValueError(f"diagonal=True pairs video b with caption b, but there are {B} videos "
+                         f"and {scores.shape[1]} captions")
     nms = dict(sigma=sigma, score_threshold=score_threshold, max_detections=max_detections)
     for b, res in enumerate(results):
         if task == "tal":
             flat_scores = scores[b].reshape(-1)
             cand = (flat_scores >= score_threshold).nonzero().flatten()
             keep, kept = soft_nms_keep(segments[b].reshape(-1, 2)[cand], flat_scores[cand], **nms)
-            res.update(segments=segments[b].reshape(-1, 2)[cand][keep], scores=kept, labels=cand[keep] // scores.shape[2])
+            res.update(segments=segments[b].reshape(-1, 2)[cand][keep], scores=kept,
+                       labels=cand[keep] // scores.shape[2])
             continue
         texts = [b] if (task == "mr" and diagonal) else range(scores.shape[1])
         parts = [(segments[b, k][keep], kept, torch.full_like(keep, k))

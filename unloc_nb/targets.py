@@ -27,7 +27,8 @@ def seconds_to_units(
     bad = (segments[:, 1] < segments[:, 0]).nonzero().flatten().tolist()
     if bad:
         i = bad[0]
-        raise UnLocDataError(f"video {video_id!r}, segment {i}: end {float(segments[i, 1])} s < start {float(segments[i, 0])} s")
+        start, end = float(segments[i, 0]), float(segments[i, 1])
+        raise UnLocDataError(f"video {video_id!r}, segment {i}: end {end} s < start {start} s")
     if not unit_seconds > 0: raise UnLocDataError(f"video {video_id!r}: unit_seconds must be > 0, got {unit_seconds}")
     upper = math.inf if duration is None else float(duration)
     return segments.clamp(0.0, upper) / float(unit_seconds)
@@ -42,8 +43,8 @@ def assign_level_targets(
     num_classes: int,  # C (1 for moment retrieval / highlights)
     center_radius: float = 3.0,  # positives lie within center +/- center_radius * stride (inclusive)
     mask: torch.Tensor | None = None,  # (B, N_l) bool valid positions
-) -> tuple[torch.Tensor, torch.Tensor]:  # labels (B, C, N_l) float 0/1, displacements (B, C, N_l, 2) level units
-    "Labels and (start, end) displacement targets of one pyramid level."
+) -> tuple[torch.Tensor, torch.Tensor]:  # labels (B, C, N_l) float 0/1, distances (B, C, N_l, 2) level units
+    "Labels and (start, end) distance targets of one pyramid level."
     B, S, _ = segments.shape
     N = anchors.shape[0]
     anchor = anchors.to(segments)[None, None, :]  # (1, 1, N)
@@ -61,16 +62,16 @@ def assign_level_targets(
     inf = segments.new_full((B, num_classes, N), math.inf)
     d_start = inf.scatter_reduce(1, index, torch.where(positive, to_start, math.inf), "amin")  # (B, C, N)
     d_end = inf.scatter_reduce(1, index, torch.where(positive, to_end, math.inf), "amin")
-    displacements = torch.stack([d_start, d_end], -1) / stride  # (B, C, N, 2)
-    displacements = torch.where(labels[..., None] > 0, displacements, torch.zeros_like(displacements))
-    return labels, displacements
+    distances = torch.stack([d_start, d_end], -1) / stride  # (B, C, N, 2)
+    distances = torch.where(labels[..., None] > 0, distances, torch.zeros_like(distances))
+    return labels, distances
 
 # %% ../nbs/07_targets.ipynb #363da767
 @dataclass
 class UnLocTargets:
     task: str  # 'mr' | 'tal' | 'as' | 'hl'
     labels: list[torch.Tensor]  # per level l: (B, K, N_l) float 0/1 relevancy targets
-    displacements: list[torch.Tensor]  # per level l: (B, K, N_l, 2) (start, end) distances in LEVEL units, 0 off positives
+    distances: list[torch.Tensor]  # per level l: (B, K, N_l, 2) (start, end) distances in LEVEL units, 0 off positives
     masks: list[torch.Tensor]  # per level l: (B, N_l) bool valid positions
     frame_labels: torch.Tensor | None = None  # (B, C, N) float 0/1 per-frame labels (task 'as')
     frame_mask: torch.Tensor | None = None  # (B, N) bool valid frames
@@ -118,7 +119,8 @@ def assign_targets(
     B = len(segments)
     video_ids = list(video_ids) if video_ids is not None else [str(b) for b in range(B)]
     unit_seconds, duration = torch.as_tensor(unit_seconds).reshape(-1), torch.as_tensor(duration).reshape(-1)
-    units = [seconds_to_units(s, float(unit_seconds[b]), float(duration[b]), video_ids[b]) for b, s in enumerate(segments)]
+    units = [seconds_to_units(s, float(unit_seconds[b]), float(duration[b]), video_ids[b])
+             for b, s in enumerate(segments)]
     single = task in ("mr", "hl")  # one text per video: every segment is "class 0"
     if not single:
         if num_classes is None: raise ValueError(f"task {task!r} needs num_classes")
@@ -128,7 +130,8 @@ def assign_targets(
                 raise UnLocDataError(f"video {video_ids[b]!r}: class index {int(c.max())} outside [0, {num_classes})")
     masks = [m.bool() for m in masks]
     device = masks[0].device
-    padded, padded_classes = pad_segments([u.cpu() for u in units], None if single else [torch.as_tensor(c).cpu() for c in classes])
+    cpu_classes = None if single else [torch.as_tensor(c).cpu() for c in classes]
+    padded, padded_classes = pad_segments([u.cpu() for u in units], cpu_classes)
     padded, padded_classes = padded.to(device), padded_classes.to(device)
     C = 1 if single else num_classes
     frame_mask = masks[0] if frame_mask is None else frame_mask.bool()
@@ -142,17 +145,18 @@ def assign_targets(
         return UnLocTargets(task, [], [], masks, frame_labels=per_frame(C), frame_mask=frame_mask)
     if len(regression_ranges) < len(anchors):
         raise ValueError(f"{len(anchors)} pyramid levels but only {len(regression_ranges)} regression ranges")
-    labels, displacements = [], []
+    labels, distances = [], []
     for level, (anchor, stride, mask) in enumerate(zip(anchors, strides, masks)):
-        lab, disp = assign_level_targets(padded, padded_classes, anchor, stride, tuple(regression_ranges[level]),
+        lab, dist = assign_level_targets(padded, padded_classes, anchor, stride, tuple(regression_ranges[level]),
                                          C, center_radius, mask)
         if task == "mr":  # (B, 1, N_l) -> (B, K=B, N_l): caption k is positive only for its own video k
             eye = torch.eye(B, dtype=lab.dtype, device=device)
-            lab, disp = eye[:, :, None] * lab, eye[:, :, None, None] * disp
-        labels.append(lab); displacements.append(disp)
+            lab, dist = eye[:, :, None] * lab, eye[:, :, None, None] * dist
+        labels.append(lab)
+        distances.append(dist)
     if task == "hl" and saliency is None:
         saliency = per_frame(1)[:, 0]
-    return UnLocTargets(task, labels, displacements, masks, frame_mask=frame_mask,
+    return UnLocTargets(task, labels, distances, masks, frame_mask=frame_mask,
                         saliency=None if task != "hl" else saliency.to(device=device, dtype=padded.dtype) * frame_mask)
 
 # %% ../nbs/07_targets.ipynb #c398417d
@@ -191,11 +195,13 @@ def plot_level_targets(
         positive = (targets.labels[level][video, text] > 0).nonzero().flatten()
         for rank, i in enumerate(positive.tolist()):
             y = level - 0.35 + 0.7 * (rank + 1) / (len(positive) + 1)
-            d_start, d_end = (targets.displacements[level][video, text, i].double() * strides[level] * unit_seconds).tolist()
+            seconds = targets.distances[level][video, text, i].double() * strides[level] * unit_seconds
+            d_start, d_end = seconds.tolist()
             ax.plot([anchor_s[i] - d_start, anchor_s[i] + d_end], [y, y], color=f"C{level}", lw=1)
             ax.plot([anchor_s[i]], [y], "o", color=f"C{level}", ms=4)
-    ax.set_xlim(0, duration); ax.set_ylim(num_levels - 0.5, -0.5)
+    ax.set_xlim(0, duration)
+    ax.set_ylim(num_levels - 0.5, -0.5)
     ax.set_yticks(range(num_levels), [f"level {l} (stride {strides[l]})" for l in range(num_levels)])
-    ax.set_xlabel("time (s)"); ax.set_ylabel("pyramid level"); ax.set_title(title)
+    ax.set(xlabel="time (s)", ylabel="pyramid level", title=title)
     ax.figure.tight_layout()
     return ax

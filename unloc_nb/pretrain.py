@@ -237,7 +237,8 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
             schedule.step()
             with torch.no_grad(): clip.logit_scale.clamp_(0, math.log(100))
             losses.append(float(loss.detach()))
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "scale": float(clip.logit_scale.exp())})
+        scale = float(clip.logit_scale.detach().exp())
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "scale": scale})
     summary = {"frames": len(pairs.frames), "texts": len(vocabulary), "videos": len(train_anns),
                "train_retrieval": retrieval_accuracy(clip, frame_texts(train_anns, cfg.video_dir, 8, short_side,
                                                                        cfg.background, cfg.exclude), size),

@@ -13,19 +13,20 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file, safe_open
 
-from .data import (Annotation, UnLocDataError, VideoClip, crop_frames, _probe, _decode_resized)
+from .data import UnLocDataError
 from .model import UnLoc, UnLocConfig, UnLocOutput
 from .towers import resize_cls_tokens
 from .train import TASK_MODEL, TrainConfig
+# written in 16a_augment; importable from here as before
+from .augment import (AUGMENTATIONS, RAND_AUGMENT_OPS, Augmentation, OfficialClips, augment_frames,
+                              check_train_options, color_augment, consecutive_window, official_clips, rand_augment,
+                              rand_augment_op, read_window, scale_jitter, window_annotation)
 
 # %% auto #0
-__all__ = ['INF', 'OFFICIAL_CONFIGS', 'PRECOMPUTED', 'PROMPT_TEMPLATES', 'DATASETS', 'AUGMENTATIONS', 'RAND_AUGMENT_OPS',
-           'OfficialConfig', 'official_record', 'official_model_config', 'official_train_config', 'official_config',
-           'official_table', 'num_prompts', 'prompt_choice', 'encode_class_names', 'mean_output',
-           'average_over_prompts', 'save_class_embeddings', 'class_embeddings_from_clip', 'PrecomputedTextTower',
-           'load_unloc_checkpoint', 'Augmentation', 'scale_jitter', 'color_augment', 'rand_augment_op', 'rand_augment',
-           'augment_frames', 'consecutive_window', 'window_annotation', 'read_window', 'OfficialClips',
-           'official_clips', 'check_train_options']
+__all__ = ['INF', 'OFFICIAL_CONFIGS', 'PRECOMPUTED', 'PROMPT_TEMPLATES', 'DATASETS', 'OfficialConfig', 'official_record',
+           'official_model_config', 'official_train_config', 'official_config', 'official_table', 'num_prompts',
+           'prompt_choice', 'encode_class_names', 'mean_output', 'average_over_prompts', 'save_class_embeddings',
+           'class_embeddings_from_clip', 'PrecomputedTextTower', 'load_unloc_checkpoint']
 
 # %% ../nbs/16_official.ipynb #7aad9c5a
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ def _model_fields(r: OfficialConfig) -> dict:
                         head_scale_shift=r.weight_sharing)
     return values
 
-def official_model_config(dataset: str, size: str = "B", text_embeddings: str | None = None, **overrides) -> UnLocConfig:
+def official_model_config(dataset: str, size: str = "B", text_embeddings: str | None = None,
+                          **overrides) -> UnLocConfig:
     "The UnLocConfig of an official config file; `text_embeddings` fills in the file of precomputed class embeddings."
     r = official_record(dataset, size)
     values = _model_fields(r)
@@ -193,7 +195,8 @@ def official_train_config(dataset: str, size: str = "B", init_from: str | None =
     model = official_model_config(dataset, size, text_embeddings)
     preset = "base" if r.size == "B" else "large"
     base = UnLocConfig.preset(preset, **TASK_MODEL[r.task])  # what TrainConfig.model_config starts from
-    diff = {f.name: getattr(model, f.name) for f in fields(UnLocConfig) if getattr(model, f.name) != getattr(base, f.name)}
+    diff = {f.name: getattr(model, f.name) for f in fields(UnLocConfig)
+            if getattr(model, f.name) != getattr(base, f.name)}
     values = dict(task=r.task, preset=preset, recipe="paper", model=diff, epochs=r.epochs, batch_size=r.batch_size,
                   lr=r.base_lr, head_lr_mult=1.0 if r.head_lr is None else r.head_lr / r.base_lr,
                   momentum=r.momentum, weight_decay=r.weight_decay, clip_grad_norm=r.max_grad_norm,
@@ -216,7 +219,8 @@ def official_table() -> str:
     configs = [official_config(r.dataset, r.size) for r in records]
     def show(v) -> str:
         if v is None: return "-"
-        if isinstance(v, tuple) and v and isinstance(v[0], tuple): return " ".join(f"({show(a)}, {show(b)})" for a, b in v)
+        if isinstance(v, tuple) and v and isinstance(v[0], tuple):
+            return " ".join(f"({show(a)}, {show(b)})" for a, b in v)
         if isinstance(v, tuple): return ", ".join(f"'{x}'" for x in v)
         if isinstance(v, float): return "inf" if v == INF else f"{v:g}"
         return str(v)
@@ -227,7 +231,8 @@ def official_table() -> str:
         if f.name in ("file", "dataset", "size"): continue
         rows.append(f"| {f.name} | " + " | ".join(show(getattr(r, f.name)) for r in records) + " |")
     skip = ("pretrained", "image_size", "pair_chunk", "checkpoint_pairs", "clip_projections")
-    ours = [("UnLocConfig." + f.name, lambda m, t, n=f.name: getattr(m, n)) for f in fields(UnLocConfig) if f.name not in skip]
+    ours = [("UnLocConfig." + f.name, lambda m, t, n=f.name: getattr(m, n))
+            for f in fields(UnLocConfig) if f.name not in skip]
     ours += [("TrainConfig." + n, lambda m, t, n=n: getattr(t, n))
              for n in ("epochs", "batch_size", "lr", "head_lr_mult", "warmup_steps", "schedule", "lr_decay_steps",
                        "augment", "sampling")]
@@ -302,8 +307,8 @@ class PrecomputedTextTower(nn.Module):
     def __init__(self, path: str, out_dim: int):
         super().__init__()
         if path == PRECOMPUTED or not Path(path).is_file():
-            raise UnLocDataError(f"UnLocConfig.text_embeddings: {path!r} is not a file; this config reads precomputed "
-                                 "class-name embeddings (make one with save_class_embeddings)")
+            raise UnLocDataError(f"UnLocConfig.text_embeddings: {path!r} is not a file; this config reads "
+                                 "precomputed class-name embeddings (make one with save_class_embeddings)")
         with safe_open(str(path), "pt") as f: names = json.loads((f.metadata() or {}).get("names", "null"))
         embeddings = load_file(str(path))["embeddings"]  # (C, T, D)
         if names is None or embeddings.shape[0] != len(names):
@@ -321,212 +326,39 @@ class PrecomputedTextTower(nn.Module):
         return self.embeddings[rows, choice.to(self.embeddings.device)]
 
     def forward(self, texts: Sequence[str], context_length: int | None = None) -> torch.Tensor:
-        raise UnLocDataError("precomputed class-name embeddings hold class names only (tasks 'tal' and 'as'), not captions")
+        raise UnLocDataError("precomputed class-name embeddings hold class names only (tasks 'tal' and 'as'), "
+                             "not captions")
 
 # %% ../nbs/16_official.ipynb #99a4a36c
 def load_unloc_checkpoint(model: UnLoc, path: str | Path, skip: str | None = None) -> dict[str, list[str]]:
     "Copy the matching weights of an UnLoc checkpoint (safetensors or torch state dict) into `model`."
     path = Path(path)
-    if not path.is_file(): raise UnLocDataError(f"{path}: no UnLoc checkpoint to fine-tune from (TrainConfig.init_from)")
+    if not path.is_file():
+        raise UnLocDataError(f"{path}: no UnLoc checkpoint to fine-tune from (TrainConfig.init_from)")
     try: state = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu")
-    except Exception as e: raise UnLocDataError(f"{path}: not a readable UnLoc checkpoint ({type(e).__name__}: {e})") from e
+    except Exception as e:
+        raise UnLocDataError(f"{path}: not a readable UnLoc checkpoint ({type(e).__name__}: {e})") from e
     own = model.state_dict()
     report = {"loaded": [], "resized": [], "not_in_model": [], "skipped": []}
     new = {}
     for key, value in state.items():
         if key.startswith("_train_state."): continue  # a run's optimizer and RNG state (11_train), not weights
-        if key not in own: report["not_in_model"].append(key); continue
-        if skip and re.search(skip, key): report["skipped"].append(key); continue
+        if key not in own: group = "not_in_model"
+        elif skip and re.search(skip, key): group = "skipped"
+        else: group = "loaded"
+        if group != "loaded":
+            report[group].append(key)
+            continue
         if key.endswith("cls_tokens") and value.shape != own[key].shape and value.shape[1:] == own[key].shape[1:]:
-            value = resize_cls_tokens(value, own[key].shape[0]); report["resized"].append(key)
+            value = resize_cls_tokens(value, own[key].shape[0])
+            report["resized"].append(key)
         if value.shape != own[key].shape:
             raise UnLocDataError(f"{path}: {key} is {tuple(value.shape)} in the checkpoint but {tuple(own[key].shape)} "
                                  "in the model")
-        new[key] = value; report["loaded"].append(key)
+        new[key] = value
+        report["loaded"].append(key)
     model.load_state_dict(new, strict=False)
     if report["not_in_model"]:
         warnings.warn(f"{path}: {len(report['not_in_model'])} weights the model does not have were skipped, e.g. "
                       f"{report['not_in_model'][:3]}")
     return report
-
-# %% ../nbs/16_official.ipynb #dabcc45d
-@dataclass(frozen=True)
-class Augmentation:
-    "The official video augmentations (`augmentation_params`); one draw per clip, the same for all frames."
-    scale_jitter: tuple[float, float] | None = (0.9, 1.33)  # per-axis resize factors before the crop; None = off
-    prob_scale_jitter: float = 1.0
-    prob_color_augment: float = 0.8  # brightness +-32/255, saturation and contrast x[0.6, 1.4], hue +-0.2
-    prob_color_drop: float = 0.1  # to grey, after the colour augmentation
-    rand_augment: tuple[int, int] | None = (3, 10)  # (layers, magnitude); when set, replaces the colour augmentation
-
-AUGMENTATIONS = {"official": Augmentation(), "colour": Augmentation(rand_augment=None),
-                 "scale": Augmentation(prob_color_augment=0.0, prob_color_drop=0.0, rand_augment=None)}
-
-# %% ../nbs/16_official.ipynb #d1242407
-def _uniform(low: float, high: float, generator: torch.Generator | None) -> float:
-    return low + (high - low) * float(torch.rand((), generator=generator))
-
-def scale_jitter(frames: torch.Tensor, factors: tuple[float, float], size: int,
-                 generator: torch.Generator | None = None) -> torch.Tensor:  # (N, 3, H, W) -> (N, 3, H', W')
-    "Resize height and width by independent random factors (never below the crop size `size`)."
-    import torchvision.transforms.v2.functional as TF
-    height, width = frames.shape[-2:]
-    h = max(size, int(height * _uniform(*factors, generator)))
-    w = max(size, int(width * _uniform(*factors, generator)))
-    return TF.resize(frames, [h, w], antialias=True)
-
-def color_augment(frames: torch.Tensor, prob_augment: float, prob_drop: float,
-                  generator: torch.Generator | None = None) -> torch.Tensor:  # (N, 3, S, S) uint8
-    "dmvr's color_default_augm: brightness, saturation, contrast, hue jitter (p), then grey (p); one draw per clip."
-    import torchvision.transforms.v2.functional as TF
-    x = frames.float() / 255
-    if float(torch.rand((), generator=generator)) < prob_augment:
-        x = (x + _uniform(-32 / 255, 32 / 255, generator)).clamp(0, 1)
-        x = TF.adjust_saturation(x, _uniform(0.6, 1.4, generator))
-        x = TF.adjust_contrast(x, _uniform(0.6, 1.4, generator))
-        x = TF.adjust_hue(x, _uniform(-0.2, 0.2, generator)).clamp(0, 1)
-    if float(torch.rand((), generator=generator)) < prob_drop: x = TF.rgb_to_grayscale(x, num_output_channels=3)
-    return (x * 255).round().to(torch.uint8)
-
-# %% ../nbs/16_official.ipynb #3a0ed020
-RAND_AUGMENT_OPS = ("AutoContrast", "Equalize", "Invert", "Posterize", "Solarize", "Color", "Contrast", "Brightness",
-                    "Sharpness", "Cutout", "SolarizeAdd")
-
-def rand_augment_op(image: torch.Tensor, op: str, magnitude: int, num_frames: int,
-                    generator: torch.Generator | None = None) -> torch.Tensor:  # (3, N*S, S) uint8
-    "One RandAugment operation at the official level for `magnitude` (of 10) on a clip stacked into one image."
-    import torchvision.transforms.v2.functional as TF
-    level = magnitude / 10
-    if op == "AutoContrast": return TF.autocontrast(image)
-    if op == "Equalize": return TF.equalize(image)
-    if op == "Invert": return TF.invert(image)
-    if op == "Posterize": return TF.posterize(image, int(level * 4))
-    if op == "Solarize":  # invert pixels >= threshold; 256 at magnitude 10: no pixel reaches it
-        threshold = int(level * 256)
-        return image if threshold > 255 else TF.solarize(image, threshold)
-    if op == "SolarizeAdd":
-        return torch.where(image < 128, (image.int() + int(level * 110)).clamp(max=255).to(torch.uint8), image)
-    factor = level * 1.8 + 0.1
-    if op == "Color": return TF.adjust_saturation(image, factor)
-    if op == "Contrast": return TF.adjust_contrast(image, factor)
-    if op == "Brightness": return TF.adjust_brightness(image, factor)
-    if op == "Sharpness":  # frame by frame: a blur of the stacked image would mix the rows of neighbouring frames
-        clip = image.view(3, num_frames, -1, image.shape[-1]).transpose(0, 1)  # (N, 3, S, S)
-        return TF.adjust_sharpness(clip, factor).transpose(0, 1).reshape(image.shape)
-    if op == "Cutout":  # the same square, filled with grey 128, in every frame
-        clip = image.view(3, num_frames, -1, image.shape[-1])  # (3, N, S, S)
-        side = clip.shape[-1]
-        half = max(1, round(int(level * 40) * side / 224))
-        cy, cx = (int(torch.randint(n, (), generator=generator)) for n in clip.shape[-2:])
-        clip = clip.clone(); clip[:, :, max(0, cy - half):cy + half, max(0, cx - half):cx + half] = 128
-        return clip.view_as(image)
-    raise ValueError(f"unknown RandAugment operation {op!r}; known: {RAND_AUGMENT_OPS}")
-
-def rand_augment(frames: torch.Tensor, layers: int = 3, magnitude: int = 10,
-                 generator: torch.Generator | None = None) -> torch.Tensor:  # (N, 3, S, S) uint8
-    "Temporally consistent RandAugment: per layer one operation (or none, 1 in 12) on the whole clip."
-    n, _, h, w = frames.shape
-    image = frames.permute(1, 0, 2, 3).reshape(3, n * h, w)  # (3, N*S, S): frames stacked vertically
-    for _ in range(layers):
-        pick = int(torch.randint(len(RAND_AUGMENT_OPS) + 1, (), generator=generator))
-        if pick < len(RAND_AUGMENT_OPS): image = rand_augment_op(image, RAND_AUGMENT_OPS[pick], magnitude, n, generator)
-    return image.reshape(3, n, h, w).permute(1, 0, 2, 3).contiguous()
-
-def augment_frames(frames: torch.Tensor, size: int, augmentation: Augmentation,
-                   generator: torch.Generator | None = None) -> torch.Tensor:  # (N, 3, H, W) -> (N, 3, S, S) uint8
-    "Scale jitter, random crop + flip, then RandAugment or else the colour augmentation (the official order)."
-    a = augmentation
-    if a.scale_jitter is not None and float(torch.rand((), generator=generator)) < a.prob_scale_jitter:
-        frames = scale_jitter(frames, a.scale_jitter, size, generator)
-    frames = crop_frames(frames, size, train=True, generator=generator)
-    if a.rand_augment is not None: return rand_augment(frames, *a.rand_augment, generator=generator)
-    if a.prob_color_augment > 0 or a.prob_color_drop > 0:
-        frames = color_augment(frames, a.prob_color_augment, a.prob_color_drop, generator)
-    return frames
-
-# %% ../nbs/16_official.ipynb #84e0ec12
-def consecutive_window(num_source: int, source_fps: float, num_frames: int, fps: float = 10.0, train: bool = False,
-                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:  # (M,) long, seconds
-    "Source-frame indices of up to `num_frames` consecutive samples at `fps`, and the window's start in seconds."
-    step = source_fps / fps  # source frames per sample
-    available = int((num_source - 1) // step) + 1  # samples at `fps` in the whole video
-    spare = max(0, available - num_frames)
-    offset = int(torch.randint(spare + 1, (), generator=generator)) if train else spare // 2
-    samples = torch.arange(offset, offset + min(num_frames, available), dtype=torch.float64)
-    return (samples * step).round().long().clamp(max=num_source - 1), offset / fps
-
-def window_annotation(ann: Annotation, start: float, length: float) -> Annotation:
-    "The annotation in window time: segments shifted by -start and clipped to [0, length]; the rest dropped."
-    kept = [(max(0.0, s - start), min(length, e - start), t) for s, e, t in ann.segments
-            if e - start > 0 and s - start < length]
-    return dataclasses.replace(ann, segments=kept, duration=length)
-
-def read_window(path: str | Path, ann: Annotation, num_frames: int, short_side: int, train: bool = False,
-                fps: float = 10.0, generator: torch.Generator | None = None) -> tuple[VideoClip, Annotation]:
-    "Decode a window of consecutive frames (resized, not cropped) and the annotation in window time."
-    import decord
-    path = Path(path)
-    _, _, facts = _probe(path)
-    try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
-        num_source, source_fps = len(reader), float(reader.get_avg_fps())
-        indices, start = consecutive_window(num_source, source_fps, num_frames, fps, train, generator)
-        unique, inverse = torch.unique(indices, return_inverse=True)
-        frames = _decode_resized(reader, unique.tolist(), short_side, facts["width"], facts["height"])[inverse]
-    except UnLocDataError: raise
-    except Exception as e: raise UnLocDataError(f"{path}: cannot decode video frames ({type(e).__name__}: {e})") from e
-    length = len(indices) / fps
-    clip = VideoClip(frames.contiguous(), (indices.double() / source_fps - start).float(), length, fps, len(indices))
-    return clip, window_annotation(ann, start, length)
-
-# %% ../nbs/16_official.ipynb #23f40abf
-class OfficialClips(torch.utils.data.Dataset):
-    "A task dataset of `01_data` whose items are sampled and augmented as an official config says."
-    def __init__(self, dataset, augmentation: Augmentation | None = None, sampling: str = "linspace",
-                 generator: torch.Generator | None = None):
-        if sampling not in ("linspace", "consecutive"):
-            raise ValueError(f"sampling must be 'linspace' or 'consecutive', got {sampling!r}")
-        if sampling == "consecutive" and dataset.task != "as":
-            raise ValueError("consecutive sampling is the COIN (action segmentation) config's; "
-                             f"task {dataset.task!r} evaluates segments over the whole video")
-        self.dataset, self.augmentation, self.sampling, self.generator = dataset, augmentation, sampling, generator
-        self.train = dataset.train
-
-    def __getattr__(self, name):  # everything else is the wrapped dataset's (entries, annotations, class_names, ...)
-        if name == "dataset" or name.startswith("__"): raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-    def __len__(self) -> int: return len(self.dataset)
-
-    def __getitem__(self, index: int):
-        ds = self.dataset
-        if ds.encoder is not None: return ds[index]  # cached features of a frozen image tower: fixed views
-        ann_index, key = ds.entries[index % len(ds.entries) if self.train else index]
-        ann = ds.annotations[ann_index]
-        if self.sampling == "consecutive":
-            clip, ann = read_window(ds.paths[ann_index], ann, ds.num_frames, ds.short_side, self.train,
-                                    generator=self.generator)
-        else: clip = ds._decoded(ann_index)
-        if self.train and self.augmentation is not None:
-            frames = augment_frames(clip.frames, ds.size, self.augmentation, self.generator)
-        else: frames = crop_frames(clip.frames, ds.size, self.train, self.generator)
-        return ds._item(ann, key, dataclasses.replace(clip, frames=frames))
-
-def official_clips(dataset, cfg: TrainConfig, generator: torch.Generator | None = None):
-    "`dataset` wrapped for `cfg.augment` / `cfg.sampling`, or unchanged when both are off."
-    if cfg.augment is None and cfg.sampling == "linspace": return dataset
-    return OfficialClips(dataset, AUGMENTATIONS[cfg.augment] if cfg.augment else None, cfg.sampling, generator)
-
-def check_train_options(cfg: TrainConfig):
-    "Refuse unknown values of the TrainConfig fields of this notebook before any work."
-    if cfg.augment is not None and cfg.augment not in AUGMENTATIONS:
-        raise ValueError(f"TrainConfig.augment must be one of {sorted(AUGMENTATIONS)} or None, got {cfg.augment!r}")
-    if cfg.sampling not in ("linspace", "consecutive"):
-        raise ValueError(f"TrainConfig.sampling must be 'linspace' or 'consecutive', got {cfg.sampling!r}")
-    if cfg.sampling == "consecutive" and cfg.task != "as":
-        raise ValueError(f"TrainConfig.sampling 'consecutive' is for task 'as' (COIN), not {cfg.task!r}")
-    if cfg.init_from is not None and not Path(cfg.init_from).is_file():
-        raise ValueError(f"{cfg.init_from}: no such UnLoc checkpoint (TrainConfig.init_from)")
-    steps = cfg.lr_decay_steps
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
-        raise ValueError(f"TrainConfig.lr_decay_steps must be a whole number >= 0 or None, got {steps!r}")

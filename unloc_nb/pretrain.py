@@ -55,7 +55,9 @@ def frame_texts(
         for frame, t in zip(squares, clip.timestamps.tolist()):
             inside = list(dict.fromkeys(text for start, end, text in ann.segments if start <= t < end))
             if excluded & set(inside) or not (inside or background): continue
-            frames.append(frame); texts.append(inside or [background]); video_ids.append(ann.video_id)
+            frames.append(frame)
+            texts.append(inside or [background])
+            video_ids.append(ann.video_id)
     if not frames: raise UnLocDataError(f"{video_dir}: no frame with a usable text in {len(annotations)} videos")
     return FrameTexts(torch.stack(frames), texts, video_ids)
 
@@ -89,7 +91,8 @@ def text_embeddings(clip: torch.nn.Module, texts: Sequence[str], context_length:
 
 # %% ../nbs/12_pretrain.ipynb #a1000015
 @torch.no_grad()
-def retrieval_accuracy(clip: torch.nn.Module, pairs: FrameTexts, image_size: int = 64, background: str = "background") -> float:
+def retrieval_accuracy(clip: torch.nn.Module, pairs: FrameTexts, image_size: int = 64,
+                       background: str = "background") -> float:
     "Share of the frames inside a segment whose most similar text (of the set's texts) is one of theirs."
     keep = [i for i, texts in enumerate(pairs.texts) if texts != [background]]
     vocabulary = [t for t in pairs.vocabulary if t != background]
@@ -139,7 +142,7 @@ class PretrainConfig:
     warmup_steps: int = 50
     background: str | None = "background"
     word_dropout: float = 0.0  # probability of dropping each word of a text, per step
-    train_image: bool = True  # False: the image tower keeps its initial weights, as in LiT (its projection still trains)
+    train_image: bool = True  # False: the image tower keeps its initial weights, as in LiT (projection still trains)
     train_text: bool = True  # False: the text transformer keeps its initial weights (its projection still trains)
     exclude: list[str] = field(default_factory=list)  # texts kept unseen (zero-shot)
     half: bool = False  # store the weights as float16 (half the file)
@@ -148,7 +151,8 @@ class PretrainConfig:
     def __post_init__(self):
         if isinstance(self.annotations, (str, os.PathLike)): self.annotations = [self.annotations]
         if isinstance(self.fmt, str): self.fmt = [self.fmt]
-        self.annotations, self.video_dir, self.out = [str(a) for a in self.annotations], str(self.video_dir), str(self.out)
+        self.annotations = [str(a) for a in self.annotations]
+        self.video_dir, self.out = str(self.video_dir), str(self.out)
         if len(self.fmt) == 1: self.fmt = self.fmt * len(self.annotations)
         if len(self.fmt) != len(self.annotations):
             raise ValueError(f"{len(self.annotations)} annotation files but {len(self.fmt)} formats")
@@ -173,10 +177,12 @@ def _read_split(cfg: PretrainConfig, split: str | None) -> list[Annotation]:
 
 def _save_clip(clip: torch.nn.Module, path: str | Path, metadata: dict, half: bool):
     "Write the CLIP state dict to `path` atomically (a temporary file in the same folder, then `os.replace`)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in clip.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp"); os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
     try:
         save_file(state, tmp, metadata={k: json.dumps(v) for k, v in metadata.items()})
         os.replace(tmp, path)
@@ -194,7 +200,8 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     start = time.time()
     train_anns = [a for a in _read_split(cfg, cfg.split) if a.segments]
     if not train_anns: raise UnLocDataError(f"{cfg.annotations}: no annotated video of split {cfg.split!r}")
-    pairs = frame_texts(train_anns, cfg.video_dir, cfg.frames_per_video, short_side, cfg.background, cfg.exclude, progress)
+    pairs = frame_texts(train_anns, cfg.video_dir, cfg.frames_per_video, short_side, cfg.background, cfg.exclude,
+                        progress)
     eval_anns = [a for a in _read_split(cfg, cfg.eval_split) if a.segments] if cfg.eval_split else []
     held_out = frame_texts(eval_anns, cfg.video_dir, 8, short_side, cfg.background, cfg.exclude) if eval_anns else None
     vocabulary = pairs.vocabulary
@@ -202,8 +209,8 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
     labels = torch.zeros(len(pairs.frames), len(vocabulary))  # (M, V) 1 where text v describes frame m
     for m, texts in enumerate(pairs.texts): labels[m, [index[t] for t in texts]] = 1
     kept = []  # weights that keep their initial values; both projections and the temperature always train
-    if not cfg.train_text: kept += [p for n, p in clip.named_parameters() if n.startswith(("token_", "positional_",
-                                                                                           "transformer.", "ln_final."))]
+    text_weights = ("token_", "positional_", "transformer.", "ln_final.")
+    if not cfg.train_text: kept += [p for n, p in clip.named_parameters() if n.startswith(text_weights)]
     if not cfg.train_image: kept += [p for n, p in clip.visual.named_parameters() if n != "proj"]
     trained = [p for p in clip.parameters() if all(p is not q for q in kept)]
     optimizer = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -226,10 +233,12 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> dict:
                                     clip.logit_scale.exp())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step(); schedule.step()
+            optimizer.step()
+            schedule.step()
             with torch.no_grad(): clip.logit_scale.clamp_(0, math.log(100))
             losses.append(float(loss.detach()))
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "scale": float(clip.logit_scale.exp())})
+        scale = float(clip.logit_scale.detach().exp())
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "scale": scale})
     summary = {"frames": len(pairs.frames), "texts": len(vocabulary), "videos": len(train_anns),
                "train_retrieval": retrieval_accuracy(clip, frame_texts(train_anns, cfg.video_dir, 8, short_side,
                                                                        cfg.background, cfg.exclude), size),
@@ -248,10 +257,11 @@ def parse_pretrain_args(argv: Sequence[str] | None = None) -> PretrainConfig:
     p.add_argument("--video-dir", required=True)
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     defaults = PretrainConfig(["x"], ["x"], "x")
-    for name in ("split", "eval_split", "frames_per_video", "epochs", "batch_size", "lr", "weight_decay", "warmup_steps",
-                 "background", "seed"):
+    for name in ("split", "eval_split", "frames_per_video", "epochs", "batch_size", "lr", "weight_decay",
+                 "warmup_steps", "background", "seed"):
         value = getattr(defaults, name)
-        kind = (lambda s: None if s.lower() in ("none", "null") else s) if value is None or isinstance(value, str) else type(value)
+        text_or_none = lambda s: None if s.lower() in ("none", "null") else s
+        kind = text_or_none if value is None or isinstance(value, str) else type(value)
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=value, help=f"(default: {value})")
     p.add_argument("--exclude", nargs="*", default=[], help="texts to keep unseen")
     p.add_argument("--half", action="store_true", help="store float16 weights")
@@ -262,6 +272,7 @@ def unloc_pretrain(argv: Sequence[str] | None = None) -> int:
     "Console script `unloc-pretrain`: pretrain, save, print the summary JSON as the last stdout line."
     try: summary = pretrain(parse_pretrain_args(argv))
     except (UnLocDataError, ValueError, FileNotFoundError) as e:
-        print(f"unloc-pretrain: error: {e}", file=sys.stderr); return 2
+        print(f"unloc-pretrain: error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
     return 0

@@ -42,8 +42,9 @@ def split_classes(
         seen_words = {w for name in seen for w in name.split()}
         if not compositional or all(set(name.split()) <= seen_words for name in unseen): break
     else:
-        warnings.warn(UnLocDataWarning(f"no split of {len(classes)} classes leaves every word of the unseen names seen; "
-                                       "using a plain random split", "", "zero_shot_split", 1))
+        message = (f"no split of {len(classes)} classes leaves every word of the unseen names seen; "
+                   "using a plain random split")
+        warnings.warn(UnLocDataWarning(message, "", "zero_shot_split", 1))
     return sorted(seen), sorted(unseen)
 
 # %% ../nbs/13_zeroshot.ipynb #b200000c
@@ -85,7 +86,8 @@ def _unseen_map(model, annotations, video_dir, unseen: list[str], cfg: TrainConf
     predictions = {p["video_id"]: [(s, e, unseen[int(label)], score) for (s, e), label, score in
                                    zip(p["segments"].tolist(), p["labels"].tolist(), p["scores"].tolist())]
                    for p, _, _ in predict(model, dataset)}
-    return tal_map(gt, predictions, tiou_thresholds=(0.5,))["mAP"][0], shuffled_names_map(gt, predictions, unseen, rng=rng)
+    found = tal_map(gt, predictions, tiou_thresholds=(0.5,))["mAP"][0]
+    return found, shuffled_names_map(gt, predictions, unseen, rng=rng)
 
 
 def zero_shot_draw(cfg: ZeroShotConfig, draw: int, progress: bool = False) -> dict:
@@ -94,7 +96,8 @@ def zero_shot_draw(cfg: ZeroShotConfig, draw: int, progress: bool = False) -> di
     annotations = read_annotations(cfg.annotations, cfg.fmt)
     train_anns = [a for a in annotations if a.split == "train"]
     test_anns = [a for a in annotations if a.split in ("test", "val")]
-    if not train_anns or not test_anns: raise UnLocDataError(f"{cfg.annotations}: needs a train and a test (or val) split")
+    if not train_anns or not test_anns:
+        raise UnLocDataError(f"{cfg.annotations}: needs a train and a test (or val) split")
     seen, unseen = split_classes([t for a in train_anns for *_, t in a.segments], cfg.unseen_fraction, rng)
     out = Path(cfg.out_dir) / f"{cfg.unseen_fraction}-draw{draw}"
     prior = pretrain(PretrainConfig([cfg.annotations], [cfg.fmt], cfg.video_dir, out=str(out / "prior.safetensors"),
@@ -156,8 +159,11 @@ def unloc_zeroshot(argv: Sequence[str] | None = None) -> int:
         cfg, path = parse_zeroshot_args(argv)
         result = zero_shot(cfg, progress=True)
     except (UnLocDataError, ValueError, FileNotFoundError) as e:
-        print(f"unloc-zeroshot: error: {e}", file=sys.stderr); return 2
+        print(f"unloc-zeroshot: error: {e}", file=sys.stderr)
+        return 2
     text = json.dumps(result)
-    if path: Path(path).parent.mkdir(parents=True, exist_ok=True); Path(path).write_text(text + "\n")
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text + "\n")
     print(text)
     return 0

@@ -339,7 +339,7 @@ def with_word_texts(batch: Batch) -> Batch:
         labels.append(torch.cat([labs, torch.tensor([w for _, w in extra], dtype=labs.dtype)]))
     return dataclasses.replace(batch, texts=batch.texts + words, segments=segments, labels=labels)
 
-# %% ../nbs/11_train.ipynb #a2038929
+# %% ../nbs/11_train.ipynb #eccedcdb
 _LATER = ("evaluation", "runs", "cli")  # the modules of 11a, 11b and 11c, which build on this one
 
 def __getattr__(name: str):

@@ -151,7 +151,7 @@ def read_window(path: str | Path, ann: Annotation, num_frames: int, short_side: 
 
 # %% ../nbs/16a_augment.ipynb #23f40abf
 class OfficialClips(torch.utils.data.Dataset):
-    "A task dataset of `01_data` whose items are sampled and augmented as an official config says."
+    "A task dataset of `01d_data` whose items are sampled and augmented as an official config says."
     def __init__(self, dataset, augmentation: Augmentation | None = None, sampling: str = "linspace",
                  generator: torch.Generator | None = None):
         if sampling not in ("linspace", "consecutive"):

@@ -342,7 +342,7 @@ def load_unloc_checkpoint(model: UnLoc, path: str | Path, skip: str | None = Non
     report = {"loaded": [], "resized": [], "not_in_model": [], "skipped": []}
     new = {}
     for key, value in state.items():
-        if key.startswith("_train_state."): continue  # a run's optimizer and RNG state (11_train), not weights
+        if key.startswith("_train_state."): continue  # a run's optimizer and RNG state (11b_runs), not weights
         if key not in own: group = "not_in_model"
         elif skip and re.search(skip, key): group = "skipped"
         else: group = "loaded"

@@ -433,7 +433,7 @@ def _train(cfg: TrainConfig, progress: bool, resume: bool, stop_after: int | Non
     train_set = make_dataset(cfg, train=True, class_names=cfg.class_names)
     eval_set = make_dataset(cfg, train=False, class_names=getattr(train_set, "class_names", None))
     generator = torch.Generator().manual_seed(cfg.seed)
-    if cfg.augment or cfg.sampling != "linspace":  # the official augmentations / consecutive frames (`16_official`)
+    if cfg.augment or cfg.sampling != "linspace":  # the official augmentations / consecutive frames (`16a_augment`)
         from unloc_nb.official import official_clips
         train_set, eval_set = official_clips(train_set, cfg, generator), official_clips(eval_set, cfg, generator)
     if cfg.task in ("mr", "hl"): order = OneCaptionPerVideo(train_set, generator)

@@ -32,7 +32,7 @@ TINY_CLIP_CFG = dict(  # the 'tiny' architecture: CLIP's structure at toy size, 
 TINY_PRETRAINED = {"synthetic": "tiny_synthetic.safetensors"}  # 'tiny' weight tags -> files in unloc_nb/weights/
 
 def package_weights(name: str) -> str:
-    "Path of a weights file shipped inside the package (`unloc_nb/weights/`, made by `12_pretrain` and `11_train`)."
+    "Path of a weights file shipped inside the package (`unloc_nb/weights/`, made by `12_pretrain` and `11c_cli`)."
     return str(importlib.resources.files("unloc_nb") / "weights" / name)
 
 CLIP_ARCHS = {  # UnLoc's names (and the OpenAI spellings) -> open_clip architecture names

@@ -85,7 +85,7 @@ class TrainConfig:
     eval_every: int = 0  # evaluate every k epochs as well as at the end (0 = only at the end)
     strict: bool = False  # a video that is missing or fails to decode stops the run instead of being left out
     lr_decay_steps: int | None = None  # x0.1 from this step on (the official piecewise / staircase schedules)
-    augment: str | None = None  # None | 'official' | 'colour' | 'scale': video augmentations (`16_official`)
+    augment: str | None = None  # None | 'official' | 'colour' | 'scale': video augmentations (`16a_augment`)
     sampling: str = "linspace"  # 'linspace' over the video | 'consecutive' frames at 10 fps (COIN, task 'as')
     init_from: str | None = None  # an UnLoc checkpoint to fine-tune from, as the official configs do
     precision: str = "auto"  # 'auto' (bf16 on a GPU that has it, else fp32) | 'fp32' | 'bf16' | 'fp16' (CUDA)

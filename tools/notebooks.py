@@ -3,7 +3,7 @@
     python tools/notebooks.py run NB...
         execute each notebook (slow cells included, GPU cells skipped) and save its outputs in place, so GitHub and
         the docs site show every figure
-    python tools/notebooks.py rerun [--jobs 2] [--once NAME,NAME] NB...
+    python tools/notebooks.py rerun [--jobs 2] [--once NAME,NAME] [--seconds FILE] NB...
         execute each notebook, then run every section (a heading of level 2-4 and what follows it) once more, first
         to last: a section must still run after the sections below it ran, and print what it printed the first time
     python tools/notebooks.py stats [NB...]
@@ -100,15 +100,17 @@ def run(path: Path) -> float:
     return time.time() - start
 
 
-def rerun(path: Path, twice: bool = True) -> list[str]:
-    "Problems found when each section runs again after the whole notebook ran (empty: none); `twice=False`: one pass."
-    nb, cwd, problems = read_nb(path), os.getcwd(), []
+def rerun(path: Path, twice: bool = True) -> tuple[list[str], float]:
+    """Problems found when each section runs again after the whole notebook ran (empty: none), and the seconds of the
+    first pass (the whole notebook once); `twice=False`: the first pass only."""
+    nb, cwd, problems, start = read_nb(path), os.getcwd(), [], time.time()
     shell = _shell(path)
     try:
         os.chdir(path.parent)
         try: _run_cells(shell, nb.cells, path)
-        except RuntimeError as e: return [f"{path.name} fails:\n{e}"]
-        if not twice: return []
+        except RuntimeError as e: return [f"{path.name} fails:\n{e}"], time.time() - start
+        one_pass = time.time() - start
+        if not twice: return [], one_pass
         first = {id(c): _text(c.get("outputs")) for c in nb.cells if c.cell_type == "code"}
         for k, section in enumerate(_sections(nb)):
             title = section[0].source.splitlines()[0] if section[0].cell_type == "markdown" else "(top)"
@@ -122,7 +124,7 @@ def rerun(path: Path, twice: bool = True) -> list[str]:
                                     f"cell:\n{c.source[:300]}\nfirst:\n{first[id(c)][:400]}\n"
                                     f"again:\n{_text(c.get('outputs'))[:400]}")
     finally: os.chdir(cwd)
-    return problems
+    return problems, one_pass
 
 
 def semicolon_lines(source: str) -> list[int]:
@@ -143,10 +145,10 @@ def stats(path: Path) -> dict:
                 semicolon_lines=sum(len(semicolon_lines(s)) for s in code))
 
 
-def _check(path: Path, twice: bool) -> tuple[list[str], float]:
+def _check(path: Path, twice: bool) -> tuple[list[str], float, float]:
     "`rerun` in a worker process; IPython's shell takes over `__main__`, which the next job needs: put it back."
     start, main_module = time.time(), sys.modules["__main__"]
-    try: return rerun(path, twice), time.time() - start
+    try: return *rerun(path, twice), time.time() - start
     finally: sys.modules["__main__"] = main_module
 
 
@@ -157,6 +159,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="rerun: notebooks checked at once, one process each")
     parser.add_argument("--once", type=lambda s: s.split(","), default=[],
                         help="rerun: notebooks run one pass only, names without .ipynb, comma-separated")
+    parser.add_argument("--seconds", type=Path, help="rerun: write each notebook's one-pass seconds to this JSON file")
     args = parser.parse_intermixed_args()
     if args.command == "stats":
         paths = args.notebooks or sorted(Path(__file__).parent.parent.joinpath("nbs").glob("*.ipynb"))
@@ -168,15 +171,18 @@ def main() -> None:
     if args.command == "run":
         for path in args.notebooks: print(f"{path}: ran and saved in {run(path.resolve()):.1f} s", flush=True)
         return
-    failed = []
+    failed, one_pass_seconds = [], {}
     with ProcessPoolExecutor(args.jobs) as pool:
         jobs = {pool.submit(_check, p.resolve(), p.stem not in args.once): p for p in args.notebooks}
         for job in as_completed(jobs):
-            problems, seconds = job.result()
+            problems, one_pass, seconds = job.result()
             passes = "every section run twice" if jobs[job].stem not in args.once else "run once"
-            print(f"{jobs[job]}: {'OK' if not problems else 'FAILED'}, {passes}, {seconds:.1f} s", flush=True)
+            print(f"{jobs[job]}: {'OK' if not problems else 'FAILED'}, {passes}, {seconds:.1f} s "
+                  f"(one pass {one_pass:.1f} s)", flush=True)
+            one_pass_seconds[jobs[job].stem] = round(one_pass, 1)
             for p in problems: print(p, file=sys.stderr)
             failed += problems
+    if args.seconds: args.seconds.write_text(json.dumps(dict(sorted(one_pass_seconds.items())), indent=1) + "\n")
     sys.exit(1 if failed else 0)
 
 

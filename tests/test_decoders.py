@@ -25,7 +25,7 @@ SAMPLES = sorted(sample_path("videos").glob("*.mp4"))
 def real_decord():
     "The decord module, or skip the test (saying why) where it is not installed or hidden."
     if data.VIDEO_DECODER != "decord": pytest.skip(f"decord is not in use here (VIDEO_DECODER={data.VIDEO_DECODER})")
-    return data.decord
+    return video.decord
 
 
 def every_frame(path: Path) -> np.ndarray:
@@ -93,7 +93,7 @@ def test_other_containers_and_codecs(other_videos, name):
     picked = probe_indices(len(reader))
     np.testing.assert_array_equal(reader.get_batch(picked).asnumpy(), reference[picked])
     if data.VIDEO_DECODER == "decord":
-        theirs = data.decord.VideoReader(str(path), ctx=data.decord.cpu(0))
+        theirs = video.decord.VideoReader(str(path), ctx=video.decord.cpu(0))
         assert len(theirs) == len(reader)
         decord_frames = theirs.get_batch(picked).asnumpy()
         if not name.endswith(".avi"): np.testing.assert_array_equal(decord_frames, reference[picked])

@@ -205,7 +205,7 @@ def test_probe_checks_each_number_of_the_header(tmp_path):
     path = write_mp4(tmp_path / "v.mp4", ramp(), 10)
     good = {"format": "mov,mp4,m4a,3gp,3g2,mj2", "fps": 10.0, "averaged": True, "listed": 30, "indexed": 30,
             "width": 64, "height": 48, "stream_seconds": 3.0, "container_seconds": 3.0}
-    assert data._check_facts(path, good) == (30, 10.0)
+    assert video._check_facts(path, good) == (30, 10.0)
     cases = [({"fps": 10240.0}, "frame rate 10240 fps is outside 0.01..1000"),
              ({"fps": float("nan")}, "frame rate nan fps"), ({"width": 9000}, "frame size 9000x48 is outside"),
              ({"height": 0}, "frame size 64x0"), ({"stream_seconds": float("inf")}, "duration inf s"),
@@ -215,12 +215,12 @@ def test_probe_checks_each_number_of_the_header(tmp_path):
              ({"listed": 0, "stream_seconds": None, "container_seconds": None}, "no frame rate or no frames")]
     for change, message in cases:
         with pytest.raises(UnLocDataError, match=f"v\\.mp4: .*{message}"):
-            data._check_facts(path, {**good, **change})
+            video._check_facts(path, {**good, **change})
     # a guessed (maximum) rate of a variable-rate stream may imply more frames than it has: not an error
-    assert data._check_facts(path, {**good, "listed": 20, "averaged": False}) == (20, 10.0)
+    assert video._check_facts(path, {**good, "listed": 20, "averaged": False}) == (20, 10.0)
     # a container duration may include a longer audio track: fewer frames than it implies are fine
     longer_audio = {**good, "listed": 30, "stream_seconds": None, "container_seconds": 10.0}
-    assert data._check_facts(path, longer_audio) == (30, 10.0)
+    assert video._check_facts(path, longer_audio) == (30, 10.0)
 
 
 def test_decoder_that_finds_other_frames_than_the_container_lists(tmp_path, monkeypatch):
@@ -248,14 +248,14 @@ def test_decoder_messages_lose_build_paths_and_check_failed_internals():
         "You may override the limit": "Unable to handle EOF because the video might have corrupted frames",
     }
     for raw, clean in messages.items():
-        assert data._decoder_message(RuntimeError(raw + "\n\nStack trace:\n  [bt] (0) libdecord.so"), path) == clean
+        assert video._decoder_message(RuntimeError(raw + "\n\nStack trace:\n  [bt] (0) libdecord.so"), path) == clean
 
 
 def test_decoding_holds_one_chunk_of_full_resolution_frames_at_a_time(tmp_path, monkeypatch):
     path = write_mp4(tmp_path / "v.mp4", ramp(30, 96, 128), 10)
     whole = decode_video(path, 16, 48)
     batches = []
-    real_reader = data.decord.VideoReader
+    real_reader = video.decord.VideoReader
 
     class Recording(real_reader):
         def get_batch(self, indices):

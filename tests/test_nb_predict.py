@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from unloc_nb.data import UnLocDataError, SyntheticWorld, _DIRECTIONS, make_synthetic_video, sample_path
+from unloc_nb.data import UnLocDataError, SyntheticWorld, make_synthetic_video, sample_path
+from unloc_nb.synthetic import _DIRECTIONS
 from unloc_nb.model import UnLoc
 from unloc_nb.predict import _FrameAverage, check_texts, plan_windows, unloc_predict
 

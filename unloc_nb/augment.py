@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from .data import Annotation, UnLocDataError, VideoClip, crop_frames, _probe, _decode_resized
+from .annotations import Annotation
+from .video import UnLocDataError, VideoClip, crop_frames, _probe, _decode_resized
 from .train import TrainConfig
 
 # %% auto #0
@@ -45,7 +46,7 @@ def scale_jitter(frames: torch.Tensor, factors: tuple[float, float], size: int,
     return TF.resize(frames, [h, w], antialias=True)
 
 def color_augment(frames: torch.Tensor, prob_augment: float, prob_drop: float,
-                  generator: torch.Generator | None = None) -> torch.Tensor:  # (N, 3, S, S) uint8
+                  generator: torch.Generator | None = None) -> torch.Tensor:  # (N, 3, H, W) uint8
     "dmvr's color_default_augm: brightness, saturation, contrast, hue jitter (p), then grey (p); one draw per clip."
     import torchvision.transforms.v2.functional as TF
     x = frames.float() / 255
@@ -62,7 +63,7 @@ RAND_AUGMENT_OPS = ("AutoContrast", "Equalize", "Invert", "Posterize", "Solarize
                     "Sharpness", "Cutout", "SolarizeAdd")
 
 def rand_augment_op(image: torch.Tensor, op: str, magnitude: int, num_frames: int,
-                    generator: torch.Generator | None = None) -> torch.Tensor:  # (3, N*S, S) uint8
+                    generator: torch.Generator | None = None) -> torch.Tensor:  # (3, N*H, W) uint8
     "One RandAugment operation at the official level for `magnitude` (of 10) on a clip stacked into one image."
     import torchvision.transforms.v2.functional as TF
     level = magnitude / 10
@@ -80,10 +81,10 @@ def rand_augment_op(image: torch.Tensor, op: str, magnitude: int, num_frames: in
     if op == "Contrast": return TF.adjust_contrast(image, factor)
     if op == "Brightness": return TF.adjust_brightness(image, factor)
     if op == "Sharpness":  # frame by frame: a blur of the stacked image would mix the rows of neighbouring frames
-        clip = image.view(3, num_frames, -1, image.shape[-1]).transpose(0, 1)  # (N, 3, S, S)
+        clip = image.view(3, num_frames, -1, image.shape[-1]).transpose(0, 1)  # (N, 3, H, W)
         return TF.adjust_sharpness(clip, factor).transpose(0, 1).reshape(image.shape)
     if op == "Cutout":  # the same square, filled with grey 128, in every frame
-        clip = image.view(3, num_frames, -1, image.shape[-1])  # (3, N, S, S)
+        clip = image.view(3, num_frames, -1, image.shape[-1])  # (3, N, H, W)
         side = clip.shape[-1]
         half = max(1, round(int(level * 40) * side / 224))
         cy, cx = (int(torch.randint(n, (), generator=generator)) for n in clip.shape[-2:])
@@ -93,17 +94,17 @@ def rand_augment_op(image: torch.Tensor, op: str, magnitude: int, num_frames: in
     raise ValueError(f"unknown RandAugment operation {op!r}; known: {RAND_AUGMENT_OPS}")
 
 def rand_augment(frames: torch.Tensor, layers: int = 3, magnitude: int = 10,
-                 generator: torch.Generator | None = None) -> torch.Tensor:  # (N, 3, S, S) uint8
+                 generator: torch.Generator | None = None) -> torch.Tensor:  # (N, 3, H, W) uint8
     "Temporally consistent RandAugment: per layer one operation (or none, 1 in 12) on the whole clip."
     n, _, h, w = frames.shape
-    image = frames.permute(1, 0, 2, 3).reshape(3, n * h, w)  # (3, N*S, S): frames stacked vertically
+    image = frames.permute(1, 0, 2, 3).reshape(3, n * h, w)  # (3, N*H, W): frames stacked vertically
     for _ in range(layers):
         pick = int(torch.randint(len(RAND_AUGMENT_OPS) + 1, (), generator=generator))
         if pick < len(RAND_AUGMENT_OPS): image = rand_augment_op(image, RAND_AUGMENT_OPS[pick], magnitude, n, generator)
     return image.reshape(3, n, h, w).permute(1, 0, 2, 3).contiguous()
 
 def augment_frames(frames: torch.Tensor, size: int, augmentation: Augmentation,
-                   generator: torch.Generator | None = None) -> torch.Tensor:  # (N, 3, H, W) -> (N, 3, S, S) uint8
+                   generator: torch.Generator | None = None) -> torch.Tensor:  # (N, 3, H, W) -> (N, 3, H, W) uint8
     "Scale jitter, random crop + flip, then RandAugment or else the colour augmentation (the official order)."
     a = augmentation
     if a.scale_jitter is not None and float(torch.rand((), generator=generator)) < a.prob_scale_jitter:

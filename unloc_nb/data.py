@@ -14,14 +14,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-# every name `unloc_nb.data` had before its chapter was split in five stays importable from here
+# every public name `unloc_nb.data` had before its chapter was split in five stays importable from here
 from .video import *
-from .video import _check_facts, _decode_resized, _decoder_message, _probe, _show, _whole, decord
+from .video import _show, _whole
 from .annotations import *
 from .annotations import _finite, _positive, _text
 from .action_annotations import *
 from .synthetic import *
-from .synthetic import _DIRECTIONS
 
 # %% auto #0
 __all__ = ['Item', 'Batch', 'saliency_target', 'frame_labels', 'MomentRetrievalDataset', 'ActionLocalizationDataset',
@@ -31,12 +30,12 @@ __all__ = ['Item', 'Batch', 'saliency_target', 'frame_labels', 'MomentRetrievalD
 @dataclass
 class Item:
     "One dataset item: N frames of a video, one query (mr/hl) or all class names (tal/as), and the ground truth."
-    frames: torch.Tensor  # (N, 3, S, S) uint8
+    frames: torch.Tensor  # (N, 3, H, W) uint8
     timestamps: torch.Tensor  # (N,) seconds
     unit_seconds: float
     duration: float
-    segments: torch.Tensor  # (S_b, 2) float seconds
-    labels: torch.Tensor  # (S_b,) long: class index (tal/as); zeros (mr/hl)
+    segments: torch.Tensor  # (G, 2) float seconds
+    labels: torch.Tensor  # (G,) long: class index (tal/as); zeros (mr/hl)
     text: str | None  # mr/hl: the query
     class_names: list[str] | None  # tal/as: the C class names
     saliency: torch.Tensor | None  # hl: (N,) in [0, 1]
@@ -47,13 +46,13 @@ class Item:
 @dataclass
 class Batch:
     "B items of one task, stacked for the model: frames, their mask and scale, texts and ground truth."
-    frames: torch.Tensor  # (B, N, 3, S, S) uint8
+    frames: torch.Tensor  # (B, N, 3, H, W) uint8
     frame_mask: torch.Tensor  # (B, N) bool, True = real frame
     unit_seconds: torch.Tensor  # (B,) float, seconds per sampled-frame unit
     duration: torch.Tensor  # (B,) float seconds
     texts: list[str]  # mr/hl: one query per video (len B); tal/as: the class names (len C)
-    segments: list[torch.Tensor]  # per video (S_b, 2) float seconds
-    labels: list[torch.Tensor]  # per video (S_b,) long: class index (tal/as); zeros for mr/hl
+    segments: list[torch.Tensor]  # per video (G, 2) float seconds
+    labels: list[torch.Tensor]  # per video (G,) long: class index (tal/as); zeros for mr/hl
     saliency: torch.Tensor | None  # (B, N) float in [0, 1] (hl), else None
     video_ids: list[str]
     task: str  # 'mr' | 'tal' | 'as' | 'hl'
@@ -79,8 +78,8 @@ def saliency_target(saliency: Sequence | None, timestamps: torch.Tensor, clip_se
 def frame_labels(segments: torch.Tensor, labels: torch.Tensor, times: torch.Tensor, num_classes: int) -> torch.Tensor:
     "(N, C) multi-hot per-frame classes: frame i has class c when a segment of class c holds start <= times[i] < end."
     if len(segments) == 0: return torch.zeros(len(times), num_classes)
-    inside = (times[:, None] >= segments[None, :, 0]) & (times[:, None] < segments[None, :, 1])  # (N, S_b)
-    onehot = torch.nn.functional.one_hot(labels.long(), num_classes).float()  # (S_b, C)
+    inside = (times[:, None] >= segments[None, :, 0]) & (times[:, None] < segments[None, :, 1])  # (N, G)
+    onehot = torch.nn.functional.one_hot(labels.long(), num_classes).float()  # (G, C)
     return (inside.float() @ onehot).clamp(max=1.0)  # (N, C)
 
 # %% ../nbs/01d_data.ipynb #a1b2c309
@@ -215,7 +214,7 @@ class _VideoTaskDataset(Dataset):
         return views[int(torch.randint(len(views), ()))] if self.train and len(views) > 1 else views[0]  # [0]: centre
 
     def encode_frames_with(self, encoder: Callable[[torch.Tensor], torch.Tensor] | None, views: int = 1):
-        "Serve frame tokens `encoder(frames)`, (N, 3, S, S) -> (N, W), computed once per view, instead of frames."
+        "Serve frame tokens `encoder(frames)`, (N, 3, H, W) -> (N, W), computed once per view, instead of frames."
         self.encoder, self.views, self._tokens = encoder, views, {}  # training: the centre + views-1 random crops
 
     def _base(self, ann: Annotation, clip: VideoClip, segments, labels, text=None, class_names=None,
@@ -283,7 +282,7 @@ def collate(items: Sequence[Item]) -> Batch:
     tasks = {it.task for it in items}
     if len(tasks) != 1: raise ValueError(f"items of several tasks in one batch: {sorted(tasks)}")
     task, num_frames = items[0].task, max(len(it.frames) for it in items)
-    # (B, N, 3, S, S)
+    # (B, N, 3, H, W)
     frames = torch.zeros(len(items), num_frames, *items[0].frames.shape[1:], dtype=items[0].frames.dtype)
     mask = torch.zeros(len(items), num_frames, dtype=torch.bool)  # (B, N)
     for b, it in enumerate(items):

@@ -156,7 +156,7 @@ class UnLoc(nn.Module):
             with torch.no_grad(): projection.weight.copy_(source.T)
 
     def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
-        "(B, N, 3, S, S) uint8 (or CLIP-normalised float) frames -> (B, N, D) frame tokens."
+        "(B, N, 3, H, W) uint8 (or CLIP-normalised float) frames -> (B, N, D) frame tokens."
         return self.video_tower(frames)
 
     def encode_text(self, texts: list[str], task: str = "mr", context_length: int | None = None) -> torch.Tensor:
@@ -219,7 +219,7 @@ class UnLoc(nn.Module):
             frame_logits=outputs[2 * L] if task == "as" else None,  # (B, C, N)
             saliency=outputs[2 * L][:, 0] if task == "hl" else None)  # (B, N)
 
-    def forward(self, frames: torch.Tensor,  # (B, N, 3, S, S) uint8 or CLIP-normalised float
+    def forward(self, frames: torch.Tensor,  # (B, N, 3, H, W) uint8 or CLIP-normalised float
                 texts: list[str],  # mr: K captions (grid); tal/as: C class names; hl: one query per video (B)
                 task: str, frame_mask: torch.Tensor | None = None,  # (B, N) bool, True = real frame
                 diagonal: bool | None = None,  # video b with text b only; default: only for 'hl'

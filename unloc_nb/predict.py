@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from fastcore.basics import patch, patch_to
 
-from .data import UnLocDataError, _probe, open_reader, probe_video, sample_indices, crop_frames, SAMPLE_SPECS
+from .video import UnLocDataError, _probe, open_reader, probe_video, sample_indices, crop_frames
+from .synthetic import SAMPLE_SPECS
 from .model import UnLoc, TASKS
 from .postprocess import decode_segments, soft_nms_keep
 from .train import SHIPPED_CHECKPOINTS, load_checkpoint, run_checkpoint

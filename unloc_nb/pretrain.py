@@ -76,7 +76,7 @@ def contrastive_loss(
 
 # %% ../nbs/12_pretrain.ipynb #a1000012
 def image_embeddings(clip: torch.nn.Module, frames: torch.Tensor) -> torch.Tensor:
-    "(B, 3, S, S) uint8 frames -> (B, E) CLIP image embeddings."
+    "(B, 3, H, W) uint8 frames -> (B, E) CLIP image embeddings."
     visual = clip.visual
     mean = torch.tensor(visual.image_mean, device=frames.device).view(3, 1, 1)
     std = torch.tensor(visual.image_std, device=frames.device).view(3, 1, 1)

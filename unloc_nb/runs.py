@@ -447,7 +447,7 @@ def _train(cfg: TrainConfig, progress: bool, resume: bool, stop_after: int | Non
         load_unloc_checkpoint(model, cfg.init_from)
     amp = amp_dtype(cfg.precision, device)
     if model.video_tower.frozen and cfg.cache:  # a frozen image tower: encode each video once, train on its tokens
-        def encode(frames: torch.Tensor) -> torch.Tensor:  # (N, 3, S, S) -> (N, W)
+        def encode(frames: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, W)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 return model.video_tower.encode_frames(frames[None].to(device))[0].float().cpu()
         for dataset in (train_set, eval_set): dataset.encode_frames_with(encode, cfg.views)

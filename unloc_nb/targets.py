@@ -82,8 +82,8 @@ class UnLocTargets:
 
 # %% ../nbs/07_targets.ipynb #7d6673f6
 def pad_segments(
-    segments: Sequence[torch.Tensor],  # per video (S_b, 2)
-    classes: Sequence[torch.Tensor] | None = None,  # per video (S_b,) long; None = all class 0
+    segments: Sequence[torch.Tensor],  # per video (G, 2)
+    classes: Sequence[torch.Tensor] | None = None,  # per video (G,) long; None = all class 0
 ) -> tuple[torch.Tensor, torch.Tensor]:  # (B, S, 2) float, (B, S) long with -1 for padding
     "Stack ragged per-video segment lists into padded tensors (class -1 marks padding)."
     B = len(segments)
@@ -99,8 +99,8 @@ def pad_segments(
 
 # %% ../nbs/07_targets.ipynb #a67e2891
 def assign_targets(
-    segments: Sequence[torch.Tensor],  # per video (S_b, 2) [start_s, end_s] in seconds
-    classes: Sequence[torch.Tensor] | None,  # per video (S_b,) long class index (tal/as); ignored for mr/hl
+    segments: Sequence[torch.Tensor],  # per video (G, 2) [start_s, end_s] in seconds
+    classes: Sequence[torch.Tensor] | None,  # per video (G,) long class index (tal/as); ignored for mr/hl
     unit_seconds: torch.Tensor,  # (B,) seconds per sampled-frame unit
     duration: torch.Tensor,  # (B,) video length in seconds
     anchors: Sequence[torch.Tensor],  # per level (N_l,) anchor positions in level-0 units (UnLocOutput.anchors)

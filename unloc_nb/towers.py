@@ -169,7 +169,7 @@ class VideoTower(FreezableTower):
         return frames.to(self.conv1.weight.dtype)
 
     def _encode_images(self, images: torch.Tensor, cls_tokens: torch.Tensor | None) -> torch.Tensor:
-        "Normalised images (M, 3, S, S), cls_tokens (M, width) or None ('gap') -> (M, width) pre-projection tokens."
+        "Normalised images (M, 3, H, W), cls_tokens (M, width) or None ('gap') -> (M, width) pre-projection tokens."
         x = self.conv1(images).flatten(2).transpose(1, 2)  # (M, P, width) patch tokens
         if cls_tokens is None:  # 'gap': no CLS token and no CLS position (row 0 of CLIP's positional embedding)
             x = x + self.positional_embedding[1:].to(x.dtype)  # (M, P, width)
@@ -180,16 +180,16 @@ class VideoTower(FreezableTower):
 
     def encode_frames(
         self,
-        frames: torch.Tensor,  # (B, N, 3, S, S) uint8, or float already normalised with `mean`/`std`
+        frames: torch.Tensor,  # (B, N, 3, H, W) uint8, or float already normalised with `mean`/`std`
         chunk_size: int | None = None,  # frames per ViT call (bounds memory); None = all B*N at once
     ) -> torch.Tensor:  # (B, N, width) pre-projection frame tokens
         "Encode every frame independently with the ViT (no gradient when frozen)."
-        S = self.image_size
-        if frames.ndim != 5 or frames.shape[2] != 3 or frames.shape[-2:] != (S, S):
-            raise ValueError(f"frames must be (B, N, 3, {S}, {S}), got {tuple(frames.shape)}.")
+        size = self.image_size
+        if frames.ndim != 5 or frames.shape[2] != 3 or frames.shape[-2:] != (size, size):
+            raise ValueError(f"frames must be (B, N, 3, {size}, {size}), got {tuple(frames.shape)}.")
         B, N = frames.shape[:2]
         if N != self.num_frames: raise ValueError(f"VideoTower was built for {self.num_frames} frames, got {N}.")
-        images = self.normalize(frames.to(self.conv1.weight.device)).flatten(0, 1)  # (B*N, 3, S, S); uint8 moves first
+        images = self.normalize(frames.to(self.conv1.weight.device)).flatten(0, 1)  # (B*N, 3, H, W); uint8 moves first
         cls_tokens = None if self.cls_tokens is None else self.cls_tokens.repeat(B, 1)  # (B*N, width): frame j gets [j]
         step = chunk_size or images.shape[0]
         chunks = []
@@ -205,7 +205,7 @@ class VideoTower(FreezableTower):
         return self.projection(tokens.to(self.projection.weight.dtype))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        "(B, N, 3, S, S) frames, or (B, N, width) tokens from `encode_frames`, -> (B, N, out_dim) frame tokens."
+        "(B, N, 3, H, W) frames, or (B, N, width) tokens from `encode_frames`, -> (B, N, out_dim) frame tokens."
         return self.project(frames if frames.ndim == 3 else self.encode_frames(frames))
 
     @property

@@ -331,7 +331,7 @@ def with_word_texts(batch: Batch) -> Batch:
     words = sorted({w for text in batch.texts for w in text.split()} - set(batch.texts))
     index = {w: len(batch.texts) + i for i, w in enumerate(words)}
     segments, labels = [], []
-    for segs, labs in zip(batch.segments, batch.labels):  # (S_b, 2), (S_b,) per video
+    for segs, labs in zip(batch.segments, batch.labels):  # (G, 2), (G,) per video
         extra = [(k, index[w]) for k, label in enumerate(labs.tolist())
                  for w in batch.texts[label].split() if w in index]
         rows = torch.tensor([k for k, _ in extra], dtype=torch.long)

@@ -168,7 +168,7 @@ def sample_indices(num_source_frames: int, num_frames: int) -> torch.Tensor:
 @dataclass
 class VideoClip:
     "N frames sampled from one video, with their times."
-    frames: torch.Tensor  # (N, 3, S, S) uint8, resized (short side) + cropped to S
+    frames: torch.Tensor  # (N, 3, H, W) uint8, resized (short side) + cropped to a square: H = W = size
     timestamps: torch.Tensor  # (N,) float seconds of each sampled frame
     duration: float  # seconds (T / fps)
     fps: float
@@ -354,12 +354,12 @@ def crop_clip(
     train: bool = False,  # random crop + horizontal flip instead of a centre crop
     generator: torch.Generator | None = None,  # randomness of the train-time crop and flip
 ) -> VideoClip:
-    "The same clip with frames cropped to (N, 3, S, S)."
+    "The same clip with frames cropped to (N, 3, H, W)."
     return dataclasses.replace(clip, frames=crop_frames(clip.frames, size, train, generator))
 
 
 def crop_frames(frames: torch.Tensor, size: int, train: bool = False, generator: torch.Generator | None = None):
-    "(..., H, W) -> (..., S, S): one random square and mirror for all frames (train), else the centre."
+    "(..., height, width) -> (..., size, size): one random square and mirror for all frames (train), else the centre."
     height, width = frames.shape[-2:]
     if min(height, width) < size: raise ValueError(f"frames of {height}x{width} are smaller than the crop size {size}")
     if train:
@@ -379,7 +379,7 @@ def read_video(
     train: bool = False,  # random crop + horizontal flip instead of a centre crop
     generator: torch.Generator | None = None,  # randomness of the train-time crop and flip
 ) -> VideoClip:
-    "Decode N linspace-sampled frames of a video, resized and cropped to S x S."
+    "Decode N linspace-sampled frames of a video, resized and cropped to size x size."
     path = Path(path)
     size = _whole(size, "size", 1, MAX_FRAME_SIDE, path)
     short_side = round(size * 256 / 224) if short_side is None else short_side

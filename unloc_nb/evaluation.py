@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader
 from .data import UnLocDataError, collate, frame_labels, Batch
 from .model import UnLoc
 from .postprocess import postprocess_batch
-from .metrics import mr_recall, tal_map, qvh_eval, segmentation_metrics
+from .metrics import tal_map
+from .retrieval_metrics import mr_recall, qvh_eval, segmentation_metrics
 from .timeline import plot_timeline
 
 # %% auto #0

@@ -17,7 +17,7 @@ from .video import UnLocDataError, _probe, open_reader, probe_video, sample_indi
 from .synthetic import SAMPLE_SPECS
 from .model import UnLoc, TASKS
 from .postprocess import decode_segments, soft_nms_keep
-from .train import SHIPPED_CHECKPOINTS, load_checkpoint, run_checkpoint
+from .runs import SHIPPED_CHECKPOINTS, load_checkpoint, run_checkpoint
 from .towers import package_weights
 from .timeline import plot_timeline
 

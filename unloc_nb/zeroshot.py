@@ -15,7 +15,9 @@ import torch
 from .data import ActionLocalizationDataset, UnLocDataError, UnLocDataWarning, benchmark_path, read_annotations
 from .metrics import tal_map
 from .pretrain import PretrainConfig, pretrain
-from .train import TrainConfig, load_checkpoint, predict, train
+from .train import TrainConfig
+from .evaluation import predict
+from .runs import load_checkpoint, train
 
 # %% auto #0
 __all__ = ['ZERO_SHOT_TRAIN', 'split_classes', 'shuffled_names_map', 'ZeroShotConfig', 'zero_shot_draw', 'zero_shot',
